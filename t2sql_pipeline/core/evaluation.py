@@ -19,14 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from t2sql_pipeline.core import metrics
-from t2sql_pipeline.core.metrics import DbSchema, PreparedQuery
+from t2sql_pipeline.core import metrics, sql_exec
+from t2sql_pipeline.core.metrics import DbSchema, PreparedQuery, TextMetrics
 from t2sql_pipeline.core.sql_exec import ExecLimits, ExecResult, TextDecoding, WorkerPool, read_schema
-from t2sql_pipeline.core import sql_exec
 
 Semantics = Literal["spider", "bird"]
 ERROR_KINDS = ("syntax", "runtime", "timeout", "missing_db", "gold_error")
-_METRICS_BUDGET_S = 60.0  # sqlglot on one line of model output; generous, never expected
+_PYTHON_TASK_BUDGET_S = 60.0  # sqlglot/sqlparse on one line of text; generous, never expected
 
 
 class EvaluationInputError(ValueError):
@@ -103,6 +102,14 @@ def read_tables_json(path: Path) -> dict[str, DbSchema]:
 
 
 # ----------------------------------------------------------------------------- worker tasks
+# Module-level functions and frozen dataclasses: they travel to worker processes by pickle.
+
+
+@dataclass(frozen=True)
+class _GoldInfoTask:
+    sql: str
+    semantics: Semantics
+    strict: bool
 
 
 @dataclass(frozen=True)
@@ -144,31 +151,31 @@ class _PredOutcome:
     ves_ratio: float | None = None
 
 
-@dataclass(frozen=True)
-class _MetricsOutcome:
-    index: int
-    valid_sql: bool | None
-    exact_set_match: bool | None
-    rouge_l: float | None
-    hallucinated: tuple[str, ...] | None
+_Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask
+_Outcome = tuple[PreparedQuery, str | None] | ExecResult | _PredOutcome | tuple[int, TextMetrics | None]
 
 
-_Task = _GoldTask | _PredTask | _MetricsTask
-
-
-def _run_task(task: _Task) -> ExecResult | _PredOutcome | _MetricsOutcome:
+def _run_task(task: _Task) -> _Outcome:
     """Entry point in a worker process (or in-process when workers=0)."""
+    if isinstance(task, _GoldInfoTask):
+        return _prepare_gold(task.sql, task.semantics, task.strict)
     if isinstance(task, _GoldTask):
         return sql_exec.execute_readonly(task.db_path, task.sql, task.limits, text_decoding=task.decoding)
     if isinstance(task, _PredTask):
         return _score_prediction(task)
-    return _MetricsOutcome(
-        task.index,
-        metrics.is_valid_sql(task.prediction),
-        metrics.exact_set_match(task.gold_sql, task.prediction),
-        metrics.rouge_l_f1(task.gold_sql, task.prediction),
-        None if task.schema is None else metrics.hallucinated_identifiers(task.prediction, task.schema),
-    )
+    return task.index, metrics.text_metrics(task.gold_sql, task.prediction, task.schema)
+
+
+def _prepare_gold(sql: str, semantics: Semantics, strict: bool) -> tuple[PreparedQuery, str | None]:
+    if semantics == "bird":
+        return PreparedQuery(sql), None
+    from t2sql_pipeline.core.hardness import HardnessError, spider_hardness
+
+    try:
+        hardness: str | None = spider_hardness(sql)
+    except HardnessError:
+        hardness = None  # the question is scored but belongs to no level
+    return metrics.spider_prepare(sql, is_gold=True, strict=strict), hardness
 
 
 def _score_prediction(task: _PredTask) -> _PredOutcome:
@@ -181,18 +188,16 @@ def _score_prediction(task: _PredTask) -> _PredOutcome:
         pred_sql, decoding = task.prediction, "strict"
         limits = replace(limits, timeout_s=max(0.0, limits.timeout_s - task.gold_results[0].seconds))
     if pred_sql == task.gold.sql and all(g.seconds < limits.timeout_s for g in task.gold_results):
-        return _PredOutcome(task.index, True)  # same text, same deterministic result: no need to run it
+        return _PredOutcome(task.index, True)  # same text on the same file: same rows, no need to run
     seconds = 0.0
     for db_path, gold in zip(task.db_paths, task.gold_results, strict=True):
         result = sql_exec.execute_readonly(db_path, pred_sql, limits, text_decoding=decoding)
         seconds += result.seconds
-        if not result.ok:
+        if result.rows is None or gold.rows is None:
             return _PredOutcome(task.index, False, result.error_kind, result.error, seconds)
-        assert gold.rows is not None and result.rows is not None
         if task.semantics == "spider":
-            same = metrics.spider_rows_match(
-                gold.rows, result.rows, order_matters=task.gold.order_matters, strict=task.strict
-            )
+            order_matters = task.gold.order_matters
+            same = metrics.spider_rows_match(gold.rows, result.rows, order_matters=order_matters, strict=task.strict)
         else:
             same = metrics.bird_rows_match(gold.rows, result.rows)
         if not same:
@@ -204,7 +209,7 @@ def _score_prediction(task: _PredTask) -> _PredOutcome:
 
 
 def _time_ratio(db_path: Path, gold_sql: str, pred_sql: str, limits: ExecLimits, iterations: int) -> float:
-    """BIRD VES: gold time / predicted time, per run, outliers (3 sigma) dropped, averaged."""
+    """BIRD VES: gold time / predicted time per run, outliers (3 sigma) dropped, averaged."""
     ratios = []
     for _ in range(iterations):
         pred = sql_exec.execute_readonly(db_path, pred_sql, limits)
@@ -216,21 +221,22 @@ def _time_ratio(db_path: Path, gold_sql: str, pred_sql: str, limits: ExecLimits,
 
 
 def _task_budget_s(task: _Task) -> float:
-    if isinstance(task, _MetricsTask):
-        return _METRICS_BUDGET_S
     if isinstance(task, _GoldTask):
         return task.limits.timeout_s
-    per_db = task.limits.timeout_s * (1 + 2 * task.ves_iterations)
-    return per_db * len(task.db_paths)
+    if isinstance(task, _PredTask):
+        return task.limits.timeout_s * (1 + 2 * task.ves_iterations) * len(task.db_paths)
+    return _PYTHON_TASK_BUDGET_S
 
 
-def _task_overrun(task: _Task, reason: str) -> ExecResult | _PredOutcome | _MetricsOutcome:
+def _task_overrun(task: _Task, reason: str) -> _Outcome:
     kind: sql_exec.ErrorKind = "timeout" if reason.startswith(sql_exec.KILLED) else "runtime"
     if isinstance(task, _GoldTask):
         return ExecResult(None, kind, reason, task.limits.timeout_s)
     if isinstance(task, _PredTask):
         return _PredOutcome(task.index, False, kind, reason, task.limits.timeout_s)
-    return _MetricsOutcome(task.index, None, None, None, None)
+    if isinstance(task, _GoldInfoTask):
+        raise EvaluationInputError(f"preparing this gold SQL ran past {reason}: {task.sql[:200]!r}")
+    return task.index, None  # text metrics stuck on one prediction: reported as not available
 
 
 # ----------------------------------------------------------------------------- results
@@ -326,7 +332,7 @@ class EvaluationResult:
             f"ROUGE-L {_pct(s.rouge_l)}, schema hallucination {_pct(s.hallucination_rate)}"
         )
         if s.ves is not None:
-            lines.append(f"VES {s.ves:.2f}, R-VES {_pct(s.r_ves)}")
+            lines.append(f"VES {s.ves:.2f}, R-VES {s.r_ves:.2f}")
         lines.append(f"time {s.seconds:.1f} s")
         return "\n".join(lines)
 
@@ -348,7 +354,8 @@ _LEVEL_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challe
 
 
 def _summarize(
-    questions: Sequence[QuestionResult], settings: EvaluationSummary
+    questions: Sequence[QuestionResult], semantics: Semantics, strict: bool, timeout_s: float, workers: int,
+    seconds: float,
 ) -> EvaluationSummary:
     scored = [q for q in questions if q.exec_match is not None]
     errors = {kind: sum(q.error_kind == kind for q in questions) for kind in ERROR_KINDS}
@@ -359,10 +366,13 @@ def _summarize(
             by_level.setdefault(level, []).append(bool(q.exec_match))
     order = sorted(by_level, key=lambda lv: (_LEVEL_ORDER.index(lv) if lv in _LEVEL_ORDER else 99, lv))
     levels = tuple(LevelScore(lv, len(by_level[lv]), _mean(by_level[lv])) for lv in order)
-    ves_ratios = [q.ves_ratio or 0.0 if q.exec_match else 0.0 for q in scored]
+    ves_ratios = [(q.ves_ratio or 0.0) if q.exec_match else 0.0 for q in scored]
     timed = any(q.ves_ratio is not None for q in scored)
-    return replace(
-        settings,
+    return EvaluationSummary(
+        semantics=semantics,
+        strict=strict,
+        timeout_s=timeout_s,
+        workers=workers,
         n_questions=len(questions),
         n_scored=len(scored),
         n_correct=sum(bool(q.exec_match) for q in scored),
@@ -377,6 +387,7 @@ def _summarize(
         hallucination_rate=_mean(None if q.hallucinated is None else bool(q.hallucinated) for q in questions),
         ves=metrics.ves(ves_ratios) if timed else None,
         r_ves=metrics.r_ves(ves_ratios) if timed else None,
+        seconds=seconds,
     )
 
 
@@ -420,9 +431,8 @@ class Evaluator:
         self.ves_iterations = ves_iterations
         self.text_metrics = text_metrics
         self._schemas: dict[str, DbSchema | None] = dict(schemas or {})
-        self._prepared: dict[str, PreparedQuery] = {}
-        self._hardness: dict[str, str | None] = {}
-        self._gold_results: dict[tuple[Path, str], ExecResult] = {}
+        self._gold_info: dict[str, tuple[PreparedQuery, str | None]] = {}  # raw SQL -> prepared, hardness
+        self._gold_rows: dict[tuple[Path, str], ExecResult] = {}  # (file, prepared SQL) -> result
         self._pool = WorkerPool(self.workers) if self.workers > 0 else None
 
     def __enter__(self) -> Evaluator:
@@ -443,109 +453,79 @@ class Evaluator:
                 f"{len(predictions)} predictions for {len(gold)} gold questions: counts must match"
             )
         start = time.monotonic()
+        # 1. gold text: rewrite (Spider) and hardness, once per distinct SQL
+        new_sql = sorted({g.sql for g in gold} - self._gold_info.keys())
+        tasks: list[_Task] = [_GoldInfoTask(sql, self.semantics, self.strict) for sql in new_sql]
+        self._gold_info.update(zip(new_sql, self._run(tasks)))  # type: ignore[arg-type]
+        # 2. gold rows, once per (database file, prepared SQL)
         db_paths = [self._db_paths(g.db_id) for g in gold]
-        prepared = [self._prepare(g.sql) for g in gold]
-        self._run_gold(
-            {(p, q.sql) for paths, q in zip(db_paths, prepared) for p in paths} - self._gold_results.keys()
-        )
-        tasks: list[_Task] = []
+        prepared = [self._gold_info[g.sql][0] for g in gold]
+        keys = sorted({(p, q.sql) for paths, q in zip(db_paths, prepared) for p in paths} - self._gold_rows.keys())
+        decoding: TextDecoding = "ignore" if self.semantics == "spider" else "strict"
+        tasks = [_GoldTask(path, sql, decoding, self.limits) for path, sql in keys]
+        self._gold_rows.update(zip(keys, self._run(tasks)))  # type: ignore[arg-type]
+        # 3. predictions (execution, and text metrics), in parallel
+        tasks = []
         for i, (g, paths, query) in enumerate(zip(gold, db_paths, prepared, strict=True)):
-            golds = tuple(self._gold_results[(p, query.sql)] for p in paths)
-            if paths and all(result.ok for result in golds):
-                tasks.append(
-                    _PredTask(i, paths, query, golds, predictions[i], self.semantics, self.strict,
-                              self.limits, self.ves_iterations)
-                )
+            golds = tuple(self._gold_rows[(p, query.sql)] for p in paths)
+            if paths and all(r.ok for r in golds):
+                tasks.append(_PredTask(i, paths, query, golds, predictions[i], self.semantics, self.strict,
+                                       self.limits, self.ves_iterations))
             if self.text_metrics:
                 tasks.append(_MetricsTask(i, g.sql, predictions[i], self._schema(g.db_id, paths)))
         outcomes = self._run(tasks)
         preds = {o.index: o for o in outcomes if isinstance(o, _PredOutcome)}
-        texts = {o.index: o for o in outcomes if isinstance(o, _MetricsOutcome)}
+        texts = dict(o for o in outcomes if isinstance(o, tuple) and isinstance(o[0], int))
         questions = tuple(
-            self._record(i, g, db_paths[i], prepared[i], preds.get(i), texts.get(i)) for i, g in enumerate(gold)
+            self._record(i, g, db_paths[i], preds.get(i), texts.get(i)) for i, g in enumerate(gold)
         )
-        settings = EvaluationSummary(
-            self.semantics, self.strict, self.limits.timeout_s, self.workers,
-            0, 0, 0, 0, 0, None, {}, (), None, None, None, None, None, None, 0.0,
-        )
-        summary = replace(_summarize(questions, settings), seconds=time.monotonic() - start)
-        return EvaluationResult(summary, questions)
+        return EvaluationResult(self._summary(questions, time.monotonic() - start), questions)
 
     def _db_paths(self, db_id: str) -> tuple[Path, ...]:
-        """The main database file, plus (Spider) the test-suite files beside it, as officially."""
+        """The database file, plus (Spider) the test-suite files beside it, as officially."""
         folder = self.db_dir / db_id
-        main = folder / f"{db_id}.sqlite"
-        if not main.is_file():
+        if not (folder / f"{db_id}.sqlite").is_file():
             return ()
         if self.semantics == "bird":
-            return (main,)
+            return (folder / f"{db_id}.sqlite",)
         return tuple(sorted(p for p in folder.iterdir() if ".sqlite" in p.name and p.is_file()))
-
-    def _prepare(self, sql: str) -> PreparedQuery:
-        if sql not in self._prepared:
-            if self.semantics == "spider":
-                self._prepared[sql] = metrics.spider_prepare(sql, is_gold=True, strict=self.strict)
-            else:
-                self._prepared[sql] = PreparedQuery(sql)
-        return self._prepared[sql]
-
-    def _hardness_of(self, sql: str) -> str | None:
-        if self.semantics != "spider":
-            return None
-        if sql not in self._hardness:
-            from t2sql_pipeline.core.hardness import HardnessError, spider_hardness
-
-            try:
-                self._hardness[sql] = spider_hardness(sql)
-            except HardnessError:
-                self._hardness[sql] = None  # reported as a question without a level
-        return self._hardness[sql]
 
     def _schema(self, db_id: str, paths: tuple[Path, ...]) -> DbSchema | None:
         if db_id not in self._schemas:
             self._schemas[db_id] = DbSchema.build(*read_schema(paths[0])) if paths else None
         return self._schemas[db_id]
 
-    def _run_gold(self, keys: set[tuple[Path, str]]) -> None:
-        decoding: TextDecoding = "ignore" if self.semantics == "spider" else "strict"
-        ordered = sorted(keys)
-        results = self._run([_GoldTask(path, sql, decoding, self.limits) for path, sql in ordered])
-        self._gold_results.update(zip(ordered, results))  # type: ignore[arg-type]
-
-    def _run(self, tasks: Sequence[_Task]) -> list[ExecResult | _PredOutcome | _MetricsOutcome]:
+    def _run(self, tasks: Sequence[_Task]) -> list[_Outcome]:
         if self._pool is None:
             return [_run_task(task) for task in tasks]
-        out: list[ExecResult | _PredOutcome | _MetricsOutcome | None] = [None] * len(tasks)
-        for position, result in self._pool.run(
-            _run_task, tasks, budget_s=_task_budget_s, on_overrun=_task_overrun
-        ):
+        out: list[_Outcome | None] = [None] * len(tasks)
+        for position, result in self._pool.run(_run_task, tasks, budget_s=_task_budget_s, on_overrun=_task_overrun):
             out[position] = result
         return out  # type: ignore[return-value]
 
     def _record(
-        self,
-        index: int,
-        gold: GoldQuery,
-        paths: tuple[Path, ...],
-        query: PreparedQuery,
-        pred: _PredOutcome | None,
-        text: _MetricsOutcome | None,
+        self, index: int, gold: GoldQuery, paths: tuple[Path, ...], pred: _PredOutcome | None,
+        text: TextMetrics | None,
     ) -> QuestionResult:
+        query, hardness = self._gold_info[gold.sql]
         exec_match, kind, error, seconds, ves_ratio = None, None, None, None, None
         if not paths:
             kind, error = "missing_db", f"database not found: {self.db_dir / gold.db_id / (gold.db_id + '.sqlite')}"
         elif pred is None:
-            failed = next(r for p in paths if not (r := self._gold_results[(p, query.sql)]).ok)
+            failed = next(r for p in paths if not (r := self._gold_rows[(p, query.sql)]).ok)
             kind, error = "gold_error", f"gold query failed ({failed.error_kind}): {failed.error}"
         else:
             exec_match, kind, error, seconds, ves_ratio = (
                 pred.exec_match, pred.error_kind, pred.error, pred.seconds, pred.ves_ratio
             )
         return QuestionResult(
-            index, gold.db_id, exec_match, kind, error, self._hardness_of(gold.sql), gold.difficulty, seconds,
+            index, gold.db_id, exec_match, kind, error, hardness, gold.difficulty, seconds,
             text.valid_sql if text else None, text.exact_set_match if text else None,
             text.rouge_l if text else None, text.hallucinated if text else None, ves_ratio,
         )
+
+    def _summary(self, questions: Sequence[QuestionResult], seconds: float) -> EvaluationSummary:
+        return _summarize(questions, self.semantics, self.strict, self.limits.timeout_s, self.workers, seconds)
 
 
 def evaluate_predictions(
@@ -560,6 +540,7 @@ def evaluate_predictions(
     schemas: Mapping[str, DbSchema] | None = None,
     ves_iterations: int = 0,
     text_metrics: bool = True,
+    max_rows: int = ExecLimits.max_rows,
 ) -> EvaluationResult:
     """Execution-evaluate `predictions` against `gold` on `db_dir/<db_id>/<db_id>.sqlite`.
 
@@ -569,6 +550,6 @@ def evaluate_predictions(
     """
     with Evaluator(
         db_dir, semantics=semantics, timeout_s=timeout_s, workers=workers, strict=strict,
-        schemas=schemas, ves_iterations=ves_iterations, text_metrics=text_metrics,
+        schemas=schemas, ves_iterations=ves_iterations, text_metrics=text_metrics, max_rows=max_rows,
     ) as evaluator:
         return evaluator.evaluate(gold, predictions)

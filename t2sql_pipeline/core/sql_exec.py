@@ -16,7 +16,7 @@ one alone has holes:
 
 >>> import sqlite3, tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.sqlite"
->>> sqlite3.connect(path).executescript("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+>>> sqlite3.connect(path).executescript("CREATE TABLE t(x); INSERT INTO t VALUES (1);")  # doctest: +ELLIPSIS
 <sqlite3.Cursor object at ...>
 >>> execute_readonly(path, "SELECT x FROM t").rows
 ((1,),)
@@ -53,6 +53,10 @@ _DENIED_FUNCTIONS = frozenset({"load_extension"})
 # A read starts with one of these once comments, whitespace and "(" are skipped.
 _LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$)|\()*", re.DOTALL)
 _READ_KEYWORDS = ("select", "with", "values")
+_OTHER_STATEMENTS = frozenset(
+    "alter analyze attach begin commit create delete detach drop end explain insert pragma reindex release "
+    "replace rollback savepoint update upsert vacuum".split()
+)
 _SYNTAX_MARKERS = ("syntax error", "incomplete input", "unrecognized token", "one statement at a time")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so workers import this same code
 _PROGRESS_EVERY_N_OPS = 2_000  # ~tens of microseconds of VM work between deadline checks
@@ -143,7 +147,10 @@ def run_query(conn: sqlite3.Connection, sql: str, limits: ExecLimits) -> ExecRes
     """Run one statement on an `open_readonly` connection within `limits`."""
     start = time.monotonic()
     if not is_read_statement(sql):
-        return ExecResult(None, "runtime", "refused: only SELECT/WITH/VALUES statements may run", 0.0)
+        first = sql[_LEADING_NOISE.match(sql).end():].split(None, 1)[0].lower()  # type: ignore[union-attr]
+        if first in _OTHER_STATEMENTS:
+            return ExecResult(None, "runtime", f"refused: {first.upper()} (only SELECT/WITH/VALUES may run)", 0.0)
+        return ExecResult(None, "syntax", f"near {first[:40]!r}: not an SQL statement", 0.0)
     interrupt = _Interrupt(start + limits.timeout_s)
     conn.set_progress_handler(interrupt, _PROGRESS_EVERY_N_OPS)
     cursor = conn.cursor()
