@@ -95,9 +95,11 @@ def read_tables_json(path: Path) -> dict[str, DbSchema]:
     """Schemas from a Spider-format tables.json (original table and column names)."""
     schemas = {}
     for entry in json.loads(path.read_text(encoding="utf-8")):
-        tables = entry["table_names_original"]
-        columns = [name for table_index, name in entry["column_names_original"] if table_index >= 0]
-        schemas[entry["db_id"]] = DbSchema.build(tables, columns)
+        tables: dict[str, list[str]] = {name: [] for name in entry["table_names_original"]}
+        for table_index, column in entry["column_names_original"]:
+            if table_index >= 0:  # -1 is Spider's "*"
+                tables[entry["table_names_original"][table_index]].append(column)
+        schemas[entry["db_id"]] = DbSchema.build(tables)
     return schemas
 
 
@@ -492,7 +494,7 @@ class Evaluator:
 
     def _schema(self, db_id: str, paths: tuple[Path, ...]) -> DbSchema | None:
         if db_id not in self._schemas:
-            self._schemas[db_id] = DbSchema.build(*read_schema(paths[0])) if paths else None
+            self._schemas[db_id] = DbSchema.build(read_schema(paths[0])) if paths else None
         return self._schemas[db_id]
 
     def _run(self, tasks: Sequence[_Task]) -> list[_Outcome]:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 Row = tuple[Any, ...]
@@ -126,9 +126,11 @@ def spider_rows_match(
     for j, column in enumerate(pred_cols):
         classes.setdefault(column, []).append(j)
     class_keys = list(classes)
+    # A column permutation can only work if each gold column equals its pred column as a bag (list).
+    class_signatures = [signature(key) for key in class_keys]
     candidates = [
-        [k for k, key in enumerate(class_keys) if signature(key) == signature(gold_col)]
-        for gold_col in gold_cols
+        [k for k, sig in enumerate(class_signatures) if sig == gold_sig]
+        for gold_sig in map(signature, gold_cols)
     ]
     remaining = [len(classes[key]) for key in class_keys]
     chosen: list[int] = []
@@ -170,14 +172,16 @@ def bird_rows_match(gold: Sequence[Row], pred: Sequence[Row]) -> bool:
 
 @dataclass(frozen=True)
 class DbSchema:
-    """Lower-cased table and column names of one database."""
+    """Lower-cased tables of one database, their columns, and all columns together."""
 
     tables: frozenset[str]
     columns: frozenset[str]
+    by_table: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
-    def build(cls, tables: Sequence[str], columns: Sequence[str]) -> DbSchema:
-        return cls(frozenset(t.lower() for t in tables), frozenset(c.lower() for c in columns))
+    def build(cls, columns_by_table: Mapping[str, Iterable[str]]) -> DbSchema:
+        by_table = {t.lower(): frozenset(c.lower() for c in cols) for t, cols in columns_by_table.items()}
+        return cls(frozenset(by_table), frozenset().union(*by_table.values()), by_table)
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,8 @@ def _parse_one(sql: str) -> Any | None:
         statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
     except (sqlglot.errors.SqlglotError, RecursionError, ValueError):
         return None
-    return statements[0] if len(statements) == 1 else None
+    # A Command is sqlglot's fallback for text it could not parse: not valid SQL for us.
+    return statements[0] if len(statements) == 1 and not isinstance(statements[0], sqlglot.exp.Command) else None
 
 
 _GOLD_CANON: dict[tuple[str, DbSchema | None], object] = {}  # per process: gold repeats across files
@@ -247,12 +252,12 @@ def is_valid_sql(sql: str) -> bool:
 
 
 def sql_tokens(sql: str) -> list[str]:
-    """Lower-cased SQL tokens (sqlglot's tokenizer; a regex split if it refuses the text)."""
+    """Lower-cased SQL tokens (sqlglot's SQLite tokenizer; a regex split if it refuses the text)."""
+    from sqlglot.dialects.dialect import Dialect
     from sqlglot.errors import SqlglotError
-    from sqlglot.tokens import Tokenizer
 
     try:
-        return [token.text.lower() for token in Tokenizer().tokenize(sql)]
+        return [token.text.lower() for token in Dialect.get_or_raise("sqlite").tokenize(sql)]
     except (SqlglotError, ValueError):
         return [t.lower() for t in re.findall(r"\w+|[^\w\s]", sql)]
 
@@ -277,6 +282,7 @@ def hallucinated_identifiers(sql: str, schema: DbSchema) -> tuple[str, ...] | No
 
 
 def _hallucinated(tree: Any, sql: str, schema: DbSchema) -> tuple[str, ...]:
+    """Unknown tables; columns missing from the tables in scope (lenient past subqueries)."""
     from sqlglot import exp
 
     defined = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
@@ -291,7 +297,7 @@ def _hallucinated(tree: Any, sql: str, schema: DbSchema) -> tuple[str, ...]:
     lowered = sql.lower()
     for column in tree.find_all(exp.Column):
         name = column.name.lower()
-        if isinstance(column.this, exp.Star) or name in schema.columns or name in defined:
+        if isinstance(column.this, exp.Star) or name in defined or name in _columns_in_scope(column, schema):
             continue
         # SQLite reads an unknown "double-quoted" name as a string literal, not a column;
         # `backticks` and [brackets] are always identifiers.
@@ -299,6 +305,30 @@ def _hallucinated(tree: Any, sql: str, schema: DbSchema) -> tuple[str, ...]:
             continue
         unknown.add(f"column:{name}")
     return tuple(sorted(unknown))
+
+
+def _columns_in_scope(column: Any, schema: DbSchema) -> frozenset[str]:
+    """Columns `column` may name: its qualifier's table, else the tables of its SELECT and outer ones."""
+    from sqlglot import exp
+
+    scopes: list[dict[str, str | None]] = []  # inner to outer: alias -> schema table (None: derived)
+    select = column.find_ancestor(exp.Select)
+    while select is not None:
+        scope: dict[str, str | None] = {}
+        for source in filter(None, [select.args.get("from_"), *(select.args.get("joins") or [])]):
+            table = source.this.name.lower() if isinstance(source.this, exp.Table) else None
+            scope[(source.this.alias or table or "").lower()] = table if table in schema.by_table else None
+        scopes.append(scope)
+        select = select.find_ancestor(exp.Select)
+    qualifier = column.table.lower()
+    for scope in scopes if qualifier else ():
+        if qualifier in scope:
+            table = scope[qualifier]
+            return schema.by_table[table] if table else schema.columns
+    visible = [t for scope in scopes for t in scope.values()]
+    if qualifier or not visible or None in visible or not schema.by_table:
+        return schema.columns  # derived tables, unknown qualifiers: only the database as a whole
+    return frozenset().union(*(schema.by_table[t] for t in visible if t))
 
 
 def exact_set_match(gold_sql: str, pred_sql: str) -> bool | None:

@@ -26,6 +26,7 @@ one alone has holes:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -108,9 +109,7 @@ def _authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None,
     return sqlite3.SQLITE_OK
 
 
-def open_readonly(
-    db_path: Path, *, text_decoding: TextDecoding = "strict", limits: ExecLimits = ExecLimits()
-) -> sqlite3.Connection:
+def open_readonly(db_path: Path, *, text_decoding: TextDecoding = "strict") -> sqlite3.Connection:
     """Open `db_path` so that nothing run on the connection can change any file.
 
     `text_decoding="ignore"` drops undecodable bytes from TEXT values (what the
@@ -122,7 +121,7 @@ def open_readonly(
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA query_only = ON")
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.max_value_bytes)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, ExecLimits.max_value_bytes)
     if hasattr(conn, "enable_load_extension"):  # absent when Python's SQLite cannot load any
         conn.enable_load_extension(False)
     conn.set_authorizer(_authorize)
@@ -153,6 +152,7 @@ def run_query(conn: sqlite3.Connection, sql: str, limits: ExecLimits) -> ExecRes
         return ExecResult(None, "syntax", f"near {first[:40]!r}: not an SQL statement", 0.0)
     interrupt = _Interrupt(start + limits.timeout_s)
     conn.set_progress_handler(interrupt, _PROGRESS_EVERY_N_OPS)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.max_value_bytes)
     cursor = conn.cursor()
     try:
         cursor.execute(sql)
@@ -178,15 +178,22 @@ def run_query(conn: sqlite3.Connection, sql: str, limits: ExecLimits) -> ExecRes
         conn.set_progress_handler(None, 0)
 
 
-_CONNECTIONS: dict[tuple[Path, TextDecoding], sqlite3.Connection] = {}
+_CONNECTIONS: dict[tuple[Path, TextDecoding], tuple[sqlite3.Connection, tuple[int, int, int]]] = {}
 
 
 def cached_connection(db_path: Path, text_decoding: TextDecoding = "strict") -> sqlite3.Connection:
-    """A per-process read-only connection to `db_path`, opened once and reused."""
+    """A per-process read-only connection to `db_path`, reopened if the file was replaced."""
     key = (db_path, text_decoding)
-    if key not in _CONNECTIONS:
-        _CONNECTIONS[key] = open_readonly(db_path, text_decoding=text_decoding)
-    return _CONNECTIONS[key]
+    stat = db_path.stat()
+    version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    cached = _CONNECTIONS.get(key)
+    if cached is not None and cached[1] == version:
+        return cached[0]
+    if cached is not None:
+        cached[0].close()
+    conn = open_readonly(db_path, text_decoding=text_decoding)
+    _CONNECTIONS[key] = (conn, version)
+    return conn
 
 
 def execute_readonly(
@@ -197,7 +204,11 @@ def execute_readonly(
     text_decoding: TextDecoding = "strict",
 ) -> ExecResult:
     """Run `sql` read-only on `db_path` (connection cached per process)."""
-    return run_query(cached_connection(db_path, text_decoding), sql, limits)
+    try:
+        conn = cached_connection(db_path, text_decoding)
+    except (OSError, sqlite3.Error) as exc:  # e.g. the file vanished or is not a database
+        return ExecResult(None, "runtime", f"cannot open {db_path}: {exc}", 0.0)
+    return run_query(conn, sql, limits)
 
 
 KILLED = "worker killed"  # prefix of the reason `on_overrun` gets for an overrun (vs a crash)
@@ -209,6 +220,7 @@ class WorkerError(RuntimeError):
 
 def worker_main(fd: int) -> None:
     """Worker process loop on socket `fd`: run (fn, task) messages until told to stop."""
+    logging.disable(logging.WARNING)  # e.g. sqlglot's per-query parse warnings: noise on the user's terminal
     conn = Connection(fd)
     while True:
         try:
@@ -280,6 +292,23 @@ class WorkerPool:
         queue = enumerate(tasks)
         idle = list(self._workers)
         busy: dict[Connection, tuple[_Worker, int, T, float]] = {}
+        try:
+            yield from self._serve(fn, queue, idle, busy, budget_s, on_overrun)
+        finally:
+            # Abandoned mid-run (an error, or the caller stopped): a busy worker's late
+            # reply must never reach the next run, so replace every busy worker.
+            for worker, *_ in busy.values():
+                self._swap(worker, self._replace(worker))
+
+    def _serve(
+        self,
+        fn: Callable[[T], R],
+        queue: Iterator[tuple[int, T]],
+        idle: list[_Worker],
+        busy: dict[Connection, tuple[_Worker, int, T, float]],
+        budget_s: Callable[[T], float],
+        on_overrun: Callable[[T, str], R],
+    ) -> Iterator[tuple[int, R]]:
         exhausted = False
         while True:
             while idle and not exhausted:
@@ -345,12 +374,12 @@ class WorkerPool:
         self.close()
 
 
-def read_schema(db_path: Path) -> tuple[list[str], list[str]]:
-    """Table/view names and column names of `db_path` (trusted queries, read-only)."""
+def read_schema(db_path: Path) -> dict[str, list[str]]:
+    """Column names of every table and view in `db_path` (trusted queries, read-only)."""
     conn = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?mode=ro", uri=True)
     try:
-        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
-        columns = [row[1] for t in tables for row in conn.execute(f'PRAGMA table_info("{t.replace(chr(34), chr(34) * 2)}")')]
+        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+        quoted = {name: '"' + name.replace('"', '""') + '"' for name in names}
+        return {name: [row[1] for row in conn.execute(f"PRAGMA table_info({quoted[name]})")] for name in names}
     finally:
         conn.close()
-    return tables, columns

@@ -115,7 +115,7 @@ def test_distinct_removal_fast_path_executes_like_sqlparse(sql: str) -> None:
 
 
 def test_text_metrics_on_equivalent_and_different_queries() -> None:
-    schema = DbSchema.build(["singer", "concert"], ["singer_id", "name", "age", "concert_id"])
+    schema = DbSchema.build({"singer": ["singer_id", "name", "age"], "concert": ["concert_id", "singer_id"]})
     gold = "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.singer_id = T2.singer_id WHERE T1.age > 30"
     same = "select singer.name from concert join singer on singer.singer_id = concert.singer_id where singer.age > 40"
     result = metrics.text_metrics(gold, same, schema)
@@ -128,7 +128,7 @@ def test_text_metrics_on_equivalent_and_different_queries() -> None:
 
 
 def test_hallucination_ignores_aliases_ctes_and_double_quoted_values() -> None:
-    schema = DbSchema.build(["singer"], ["name", "age", "country"])
+    schema = DbSchema.build({"singer": ["name", "age", "country"], "song": ["title", "singer_name"]})
     sql = (
         'WITH old AS (SELECT name AS who FROM singer WHERE age > 60) '
         'SELECT o.who, count(*) AS n FROM old AS o JOIN singer AS s ON s.name = o.who '
@@ -136,6 +136,20 @@ def test_hallucination_ignores_aliases_ctes_and_double_quoted_values() -> None:
     )
     assert metrics.hallucinated_identifiers(sql, schema) == ()
     assert metrics.hallucinated_identifiers("SELECT `stage name` FROM singer", schema) == ("column:stage name",)
+
+
+def test_hallucination_checks_columns_against_the_tables_in_scope() -> None:
+    schema = DbSchema.build({"singer": ["name", "age"], "song": ["title", "singer_name"]})
+    check = metrics.hallucinated_identifiers
+    assert check("SELECT title FROM singer", schema) == ("column:title",)  # exists, but in another table
+    assert check("SELECT T2.age FROM singer AS T1 JOIN song AS T2 ON T1.name = T2.singer_name", schema) == (
+        "column:age",
+    )
+    # correlated subquery: the outer table's columns are visible inside
+    assert check("SELECT name FROM singer WHERE age > (SELECT count(*) FROM song WHERE singer_name = name)",
+                 schema) == ()
+    # past a derived table only the database as a whole is checked
+    assert check("SELECT title FROM (SELECT * FROM song) AS s", schema) == ()
 
 
 def test_validity_means_one_parseable_statement() -> None:
