@@ -1,0 +1,43 @@
+# The only commands a newcomer needs: make demo, make test, make ui.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STATE := $(or $(T2SQL_HOME),$(CURDIR)/.state)
+# Local state, no telemetry, no hub look-ups for local files.
+export DAGSTER_HOME := $(or $(DAGSTER_HOME),$(STATE)/dagster)
+export DAGSTER_DISABLE_TELEMETRY := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test ui install clean
+
+$(BIN)/t2sql: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(BIN)/t2sql
+
+install: $(BIN)/t2sql $(DAGSTER_HOME)/dagster.yaml
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)/.nux
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	echo "seen: 1" > $(DAGSTER_HOME)/.nux/nux.yaml
+
+demo: install  ## build the demo data and model, train, evaluate, register (offline, CPU, minutes)
+	HF_HUB_OFFLINE=1 $(BIN)/t2sql materialize --experiment demo
+	$(BIN)/t2sql models list
+
+test: install  ## the test suite
+	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+ui: install  ## Dagster UI on :3000, MLflow UI on :5000
+	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
+	trap 'kill 0' EXIT; \
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(STATE)/mlflow.db}" --host 127.0.0.1 --port 5000 & \
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf $(STATE)

@@ -1,0 +1,62 @@
+"""Model assets: the base checkpoint and the LoRA adapter trained on it."""
+
+import base64
+from pathlib import Path
+
+from dagster import AssetExecutionContext, MetadataValue, asset
+
+from t2sql_pipeline.assets.context import run_context
+from t2sql_pipeline.core import pipeline
+from t2sql_pipeline.core.manifests import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
+from t2sql_pipeline.resources.settings import PipelineSettingsResource
+from t2sql_pipeline.resources.tracking import MlflowTrackingResource
+
+GROUP = "training"
+
+
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"huggingface"})
+def base_model(
+    context: AssetExecutionContext, settings: PipelineSettingsResource, tracking: MlflowTrackingResource, stratified_sample: SampleManifest
+) -> BaseModelManifest:
+    """The base checkpoint in Hugging Face layout: a hub model (≤3B), or the demo's small Llama built from a config
+
+    with a BPE tokenizer trained on the sample's text.
+    """
+    manifest = pipeline.base_model(run_context(context, settings, tracking), stratified_sample)
+    context.add_output_metadata(
+        {
+            "name": manifest.name,
+            "parameters": manifest.parameters,
+            "vocab_size": manifest.vocab_size,
+            "chat_template": manifest.has_chat_template,
+            "path": MetadataValue.path(manifest.path),
+        }
+    )
+    return manifest
+
+
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"})
+def lora_adapter(
+    context: AssetExecutionContext,
+    settings: PipelineSettingsResource,
+    tracking: MlflowTrackingResource,
+    tokenized_splits: SplitsManifest,
+    base_model: BaseModelManifest,
+) -> AdapterManifest:
+    """A LoRA adapter trained with TRL's SFTTrainer on the training split; curves and the adapter go to MLflow."""
+    manifest = pipeline.lora_adapter(run_context(context, settings, tracking), tokenized_splits, base_model)
+    curve = base64.b64encode(Path(manifest.loss_curve_path).read_bytes()).decode()
+    context.add_output_metadata(
+        {
+            "global_step": manifest.global_step,
+            "train_loss": manifest.train_loss,
+            "eval_loss": manifest.eval_loss,
+            "eval_token_accuracy": manifest.eval_token_accuracy,
+            "trainable_parameters": manifest.trainable_parameters,
+            "train_seconds": manifest.seconds,
+            "mlflow_run_id": manifest.mlflow_run_id,
+            "loss_curve": MetadataValue.md(f"![loss curve](data:image/png;base64,{curve})"),
+            "path": MetadataValue.path(manifest.path),
+        }
+    )
+    return manifest

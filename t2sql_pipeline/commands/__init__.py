@@ -1,0 +1,1 @@
+"""One module per `t2sql` subcommand; each exposes `register(subparsers)`."""

@@ -1,0 +1,28 @@
+"""`t2sql materialize`: run every stage of an experiment in this process, without Dagster."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("materialize", help="run the whole pipeline for an experiment, without Dagster")
+    parser.add_argument("--experiment", default="demo", help="name under configs/experiments/ or a YAML path (default: demo)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from t2sql_pipeline.core.pipeline import RunContext, run_all
+    from t2sql_pipeline.core.settings import load_settings
+    from t2sql_pipeline.core.state import artifacts_dir, mlflow_tracking_uri
+
+    settings = load_settings(args.experiment, args.overrides)
+    run_id = time.strftime("cli-%Y%m%d-%H%M%S")
+    ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri())
+    report = run_all(ctx)
+    print(f"base model execution accuracy:    {report.base.execution_accuracy:.1%} ({report.base.n_scored} test questions)")
+    print(f"fine-tuned execution accuracy:    {report.adapter.execution_accuracy:.1%}")
+    print(f"MLflow run: {report.mlflow_run_id}; registered {report.registered_model} v{report.registered_version} {report.aliases}")
+    return 0

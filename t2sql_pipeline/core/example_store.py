@@ -1,0 +1,26 @@
+"""Examples on disk as Parquet through `datasets` (one file per stage and split)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from t2sql_pipeline.core.sources.examples import Example, to_records
+
+
+def write_examples(examples: list[Example], path: Path) -> Path:
+    from datasets import Dataset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = to_records(examples)
+    dataset = Dataset.from_list(records) if records else Dataset.from_dict({k: [] for k in Example.__dataclass_fields__})
+    tmp = path.with_suffix(".tmp.parquet")
+    dataset.to_parquet(str(tmp))
+    tmp.replace(path)  # a reader never sees a half-written file
+    return path
+
+
+def read_examples(path: Path) -> list[Example]:
+    from datasets import Dataset
+
+    dataset = Dataset.from_parquet(str(path))
+    return [Example(**row) for row in dataset.to_list()]

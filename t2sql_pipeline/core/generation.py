@@ -1,0 +1,85 @@
+"""Batched greedy SQL generation and SQL extraction from raw model output."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+_FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+
+
+def extract_sql(text: str) -> str:
+    """The first SQL statement in a model's answer, ending with a semicolon.
+
+    >>> extract_sql("[INST] q [/INST] SELECT name FROM t; -- done")
+    'SELECT name FROM t;'
+    >>> extract_sql("Here it is:\\n```sql\\nSELECT 1\\n```\\nHope this helps")
+    'SELECT 1;'
+    """
+    if "[/INST]" in text:
+        text = text.rsplit("[/INST]", 1)[1]
+    if (fenced := _FENCE.search(text)) is not None:
+        text = fenced.group(1)
+    start = re.search(r"\b(SELECT|WITH)\b", text, re.IGNORECASE)
+    if start is not None:
+        text = text[start.start():]
+    statement = _first_statement(text).strip()
+    return f"{statement};" if statement else ""
+
+
+def _first_statement(text: str) -> str:
+    # Cut at the first semicolon outside quotes; a blank line also ends the statement (commentary follows).
+    quote: str | None = None
+    for index, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in {"'", '"', "`"}:
+            quote = char
+        elif char == ";":
+            return text[:index]
+        elif text.startswith("\n\n", index):
+            return text[:index]
+    return text
+
+
+def generate_completions(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[int]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+) -> list[str]:
+    """Greedy decoding of every prompt; batches are length-sorted and left-padded, answers return in input order."""
+    import torch
+
+    model.eval()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+    answers: list[str] = [""] * len(prompts)
+    device = next(model.parameters()).device
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        width = max(len(prompts[i]) for i in batch)
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, index in enumerate(batch):
+            ids = prompts[index]
+            input_ids[row, width - len(ids):] = torch.tensor(ids)
+            attention[row, width - len(ids):] = 1
+        with torch.inference_mode():
+            output = model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                use_cache=True,
+                pad_token_id=pad_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        for row, index in enumerate(batch):
+            answers[index] = tokenizer.decode(output[row, width:], skip_special_tokens=True)
+    return answers

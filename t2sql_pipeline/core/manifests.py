@@ -1,0 +1,94 @@
+"""What each stage hands to the next: small frozen records of paths and figures (never the data itself)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RawDataManifest(Manifest):
+    source: str
+    path: str  # Parquet of normalized examples
+    n_examples: int
+    n_databases: int
+    excluded: dict[str, int]  # reason -> count
+    excluded_path: str  # JSON list of every excluded example with its reason
+
+
+class StratumRow(Manifest):
+    stratum: str
+    population: int
+    sample: int
+    population_share: float
+    sample_share: float
+    shift_pct_points: float
+
+
+class SampleManifest(Manifest):
+    path: str
+    n_population: int
+    n_sample: int
+    strata: list[StratumRow]
+    max_shift_pct_points: float
+    tolerance_pct_points: float
+
+
+class BaseModelManifest(Manifest):
+    path: str  # local Hugging Face folder
+    name: str
+    parameters: int
+    vocab_size: int
+    has_chat_template: bool
+
+
+class SplitStats(Manifest):
+    examples: int
+    databases: int
+    dropped_too_long: int
+    min_tokens: int
+    median_tokens: int
+    p95_tokens: int
+    max_tokens: int
+
+
+class SplitsManifest(Manifest):
+    path: str  # datasets.DatasetDict saved with save_to_disk
+    prompt_format: str
+    splits: dict[str, SplitStats]
+    database_leaks: int
+    question_leaks: int
+
+
+class AdapterManifest(Manifest):
+    path: str
+    mlflow_run_id: str
+    global_step: int
+    train_loss: float
+    eval_loss: float | None
+    eval_token_accuracy: float | None
+    trainable_parameters: int
+    total_parameters: int
+    seconds: float
+    loss_curve_path: str
+
+
+class ModelScore(Manifest):
+    execution_accuracy: float
+    valid_sql_rate: float
+    n_questions: int
+    n_scored: int
+    per_level: dict[str, float]
+
+
+class ReportManifest(Manifest):
+    path: str  # report JSON
+    predictions_path: str
+    base: ModelScore
+    adapter: ModelScore
+    mlflow_run_id: str
+    registered_model: str
+    registered_version: str
+    aliases: list[str]

@@ -1,0 +1,116 @@
+"""Evaluate a model (base, or base + adapter) on a tokenized test split by executing its SQL.
+
+Each source is scored with its own official semantics (Spider's or BIRD's
+execution match), through the same evaluator as `t2sql evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t2sql_pipeline.core.evaluation import EvaluationResult, GoldQuery, evaluate_predictions
+from t2sql_pipeline.core.generation import extract_sql, generate_completions
+from t2sql_pipeline.core.settings import PipelineSettings
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    example_id: str
+    source: str
+    db_id: str
+    difficulty: str
+    gold_sql: str
+    raw_output: str
+    predicted_sql: str
+    exec_match: bool | None
+    error_kind: str | None
+    valid_sql: bool | None
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    label: str  # "base" or "adapter"
+    execution_accuracy: float
+    valid_sql_rate: float
+    n_questions: int
+    n_scored: int
+    per_level: dict[str, float]  # "<source>/<difficulty>" -> EX
+    records: list[PredictionRecord]
+
+
+def load_for_evaluation(base_path: str, adapter_path: str | None) -> tuple[Any, Any]:
+    """The base model, with the adapter merged into its weights when given (faster generation)."""
+    from peft import PeftModel
+
+    from t2sql_pipeline.core.modeling import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(base_path, for_generation=True)
+    if adapter_path is not None:
+        model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
+    return model, tokenizer
+
+
+def evaluate_model(label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings) -> ModelEvaluation:
+    raw = generate_completions(
+        model,
+        tokenizer,
+        [row["prompt_ids"] for row in rows],
+        max_new_tokens=settings.generation.max_new_tokens,
+        batch_size=settings.generation.batch_size,
+    )
+    predicted = [extract_sql(text) for text in raw]
+    groups: dict[tuple[str, Path], list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        # Spider/BIRD layout: <db_dir>/<db_id>/<db_id>.sqlite
+        groups[(row["source"], Path(row["db_path"]).parent.parent)].append(index)
+    results: dict[int, Any] = {}
+    for (source, db_dir), indices in groups.items():
+        result: EvaluationResult = evaluate_predictions(
+            [GoldQuery(rows[i]["gold_sql"], rows[i]["db_id"]) for i in indices],
+            [predicted[i] for i in indices],
+            db_dir,
+            semantics="bird" if source == "bird" else "spider",
+            timeout_s=settings.evaluation.timeout_s,
+            workers=settings.evaluation.workers,
+        )
+        for position, index in enumerate(indices):
+            results[index] = result.questions[position]
+    records = [
+        PredictionRecord(
+            example_id=row["example_id"],
+            source=row["source"],
+            db_id=row["db_id"],
+            difficulty=row["difficulty"],
+            gold_sql=row["gold_sql"],
+            raw_output=raw[i],
+            predicted_sql=predicted[i],
+            exec_match=results[i].exec_match,
+            error_kind=results[i].error_kind,
+            valid_sql=results[i].valid_sql,
+        )
+        for i, row in enumerate(rows)
+    ]
+    return summarize(label, records)
+
+
+def summarize(label: str, records: list[PredictionRecord]) -> ModelEvaluation:
+    scored = [r for r in records if r.exec_match is not None]
+    levels: dict[str, list[bool]] = defaultdict(list)
+    for record in scored:
+        levels[f"{record.source}/{record.difficulty}"].append(bool(record.exec_match))
+    return ModelEvaluation(
+        label=label,
+        execution_accuracy=_rate([bool(r.exec_match) for r in scored]),
+        valid_sql_rate=_rate([bool(r.valid_sql) for r in records]),
+        n_questions=len(records),
+        n_scored=len(scored),
+        per_level={level: _rate(matches) for level, matches in sorted(levels.items())},
+        records=records,
+    )
+
+
+def _rate(values: list[bool]) -> float:
+    return sum(values) / len(values) if values else 0.0

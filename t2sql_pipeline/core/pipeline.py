@@ -1,0 +1,205 @@
+"""The pipeline's stages as plain functions: Dagster assets and `t2sql materialize` both call these.
+
+Each stage takes the run context and its upstream manifests, writes its
+artifacts under `ctx.run_dir / <stage>`, and returns a manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from t2sql_pipeline.core.example_store import read_examples, write_examples
+from t2sql_pipeline.core.manifests import (
+    AdapterManifest,
+    BaseModelManifest,
+    ModelScore,
+    RawDataManifest,
+    ReportManifest,
+    SampleManifest,
+    SplitsManifest,
+    SplitStats,
+    StratumRow,
+)
+from t2sql_pipeline.core.sampling import stratified_sample
+from t2sql_pipeline.core.settings import PipelineSettings
+from t2sql_pipeline.core.sources import Source, load_source
+from t2sql_pipeline.core.splits import find_leaks, split_examples
+
+
+@dataclass(frozen=True)
+class RunContext:
+    settings: PipelineSettings
+    run_dir: Path  # artifacts of this run: <artifacts>/<experiment>/<run id>
+    tracking_uri: str
+    log: Callable[[str], None] = print
+
+    def stage_dir(self, stage: str) -> Path:
+        path = self.run_dir / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def raw_data(ctx: RunContext, source: Source) -> RawDataManifest:
+    out = ctx.stage_dir(f"raw_{source}")
+    result = load_source(source, ctx.settings.data, out, ctx.settings.experiment.seed)
+    excluded_path = out / "excluded.json"
+    excluded_path.write_text(json.dumps([asdict(e) for e in result.excluded], indent=1), encoding="utf-8")
+    counts = result.excluded_counts()
+    if counts:
+        ctx.log(f"{source}: excluded {sum(counts.values())} examples {counts}; listed in {excluded_path}")
+    return RawDataManifest(
+        source=source,
+        path=str(write_examples(result.examples, out / "examples.parquet")),
+        n_examples=len(result.examples),
+        n_databases=len({e.db_id for e in result.examples}),
+        excluded=counts,
+        excluded_path=str(excluded_path),
+    )
+
+
+def sample(ctx: RunContext, raws: list[RawDataManifest]) -> SampleManifest:
+    population = [example for raw in raws for example in read_examples(Path(raw.path))]
+    s = ctx.settings.sample
+    result = stratified_sample(population, s.fraction, s.evidence_length_buckets, ctx.settings.experiment.seed)
+    rows = [StratumRow(**asdict(share), shift_pct_points=share.shift_pct_points) for share in result.strata]
+    return SampleManifest(
+        path=str(write_examples(result.examples, ctx.stage_dir("stratified_sample") / "examples.parquet")),
+        n_population=len(population),
+        n_sample=len(result.examples),
+        strata=rows,
+        max_shift_pct_points=result.max_shift_pct_points,
+        tolerance_pct_points=s.tolerance_pct_points,
+    )
+
+
+def base_model(ctx: RunContext, sampled: SampleManifest) -> BaseModelManifest:
+    """The demo model is built here (tokenizer trained on the sample); a pretrained one is resolved."""
+    from t2sql_pipeline.core.modeling import describe_base_model, resolve_pretrained, save_demo_base_model
+    from t2sql_pipeline.core.tokenization import INST_CLOSE, INST_OPEN, SYSTEM_PROMPT, user_message
+
+    settings = ctx.settings.model
+    if settings.source == "demo":
+        examples = read_examples(Path(sampled.path))
+        corpus = [f"{INST_OPEN} {SYSTEM_PROMPT} {INST_CLOSE}"]
+        corpus += [f"{user_message(e.schema, e.question, e.evidence)}\n{e.gold_sql}" for e in examples]
+        info = save_demo_base_model(settings, corpus, ctx.stage_dir("base_model") / "model", ctx.settings.experiment.seed)
+    else:
+        info = describe_base_model(resolve_pretrained(settings), settings.name_or_path)
+    return BaseModelManifest(**asdict(info))
+
+
+def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelManifest) -> SplitsManifest:
+    from datasets import Dataset, DatasetDict
+    from transformers import AutoTokenizer
+
+    from t2sql_pipeline.core.tokenization import resolve_format, tokenize_split
+
+    s = ctx.settings
+    examples = read_examples(Path(sampled.path))
+    splits = split_examples(examples, s.splits.mode, s.splits.validation_fraction, s.splits.test_fraction, s.experiment.seed)
+    leaks = find_leaks(splits, by_database=s.splits.mode == "by_database")
+    if leaks:
+        raise RuntimeError(f"split leak (a bug): {leaks[:5]}")
+    tokenizer = AutoTokenizer.from_pretrained(base.path)
+    fmt = resolve_format(tokenizer, s.prompt.format)
+    datasets, stats = {}, {}
+    for name, members in splits.items():
+        rows, token_stats = tokenize_split(members, tokenizer, fmt, s.prompt.max_seq_length, s.prompt.include_evidence)
+        if not rows:
+            raise ValueError(f"split {name!r} is empty after tokenization ({token_stats.dropped_too_long} too long)")
+        datasets[name] = Dataset.from_list(rows)
+        stats[name] = SplitStats(databases=len({e.db_id for e in members}), **asdict(token_stats))
+    path = ctx.stage_dir("tokenized_splits") / "dataset"
+    DatasetDict(datasets).save_to_disk(str(path))
+    return SplitsManifest(path=str(path), prompt_format=fmt, splits=stats, database_leaks=0, question_leaks=0)
+
+
+def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest) -> AdapterManifest:
+    from datasets import load_from_disk
+
+    from t2sql_pipeline.core.tracking import TrackedRun
+    from t2sql_pipeline.core.training import train_adapter
+
+    data = load_from_disk(splits.path)
+    out = ctx.stage_dir("lora_adapter")
+    with TrackedRun.start(ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name) as run:
+        run.log_settings(ctx.settings)
+        outcome = train_adapter(base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=run.log_metrics)
+        curve = run.log_loss_curve(outcome.log_history, out / "loss_curve.png")
+        run.log_artifacts(outcome.adapter_dir, "adapter")
+        run.log_metrics({"final_train_loss": outcome.train_loss, "trainable_parameters": outcome.trainable_parameters}, outcome.global_step)
+        return AdapterManifest(
+            path=outcome.adapter_dir,
+            mlflow_run_id=run.run_id,
+            global_step=outcome.global_step,
+            train_loss=outcome.train_loss,
+            eval_loss=outcome.eval_loss,
+            eval_token_accuracy=outcome.eval_token_accuracy,
+            trainable_parameters=outcome.trainable_parameters,
+            total_parameters=outcome.total_parameters,
+            seconds=outcome.seconds,
+            loss_curve_path=str(curve),
+        )
+
+
+def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest) -> ReportManifest:
+    from datasets import load_from_disk
+
+    from t2sql_pipeline.core.model_evaluation import evaluate_model, load_for_evaluation
+    from t2sql_pipeline.core.tracking import TrackedRun
+
+    rows = load_from_disk(splits.path)["test"].to_list()
+    if ctx.settings.evaluation.max_examples:
+        rows = rows[: ctx.settings.evaluation.max_examples]
+    evaluations = []
+    for label, adapter_path in (("base", None), ("adapter", adapter.path)):
+        model, tokenizer = load_for_evaluation(base.path, adapter_path)
+        evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings))
+        ctx.log(f"{label}: execution accuracy {evaluations[-1].execution_accuracy:.1%} on {len(rows)} test questions")
+    base_eval, adapter_eval = evaluations
+    out = ctx.stage_dir("evaluation_report")
+    predictions_path = out / "predictions.jsonl"
+    with predictions_path.open("w", encoding="utf-8") as handle:
+        for evaluation in evaluations:
+            for record in evaluation.records:
+                handle.write(json.dumps({"model": evaluation.label, **asdict(record)}) + "\n")
+    scores = {e.label: ModelScore(**{k: v for k, v in asdict(e).items() if k not in {"label", "records"}}) for e in evaluations}
+    report_path = out / "report.json"
+    report_path.write_text(json.dumps({k: v.model_dump() for k, v in scores.items()}, indent=1), encoding="utf-8")
+    with TrackedRun.resume(ctx.tracking_uri, adapter.mlflow_run_id) as run:
+        for label, score in scores.items():
+            run.log_metrics({f"{label}_execution_accuracy": score.execution_accuracy, f"{label}_valid_sql_rate": score.valid_sql_rate}, adapter.global_step)
+        run.log_artifacts(str(out), "evaluation")
+        version = run.register_adapter(
+            ctx.settings.registered_model_name,
+            tags={
+                "base_model": base.name,
+                "execution_accuracy": f"{adapter_eval.execution_accuracy:.4f}",
+                "base_execution_accuracy": f"{base_eval.execution_accuracy:.4f}",
+                "valid_sql_rate": f"{adapter_eval.valid_sql_rate:.4f}",
+                "experiment": ctx.settings.experiment.name,
+            },
+        )
+    return ReportManifest(
+        path=str(report_path),
+        predictions_path=str(predictions_path),
+        base=scores["base"],
+        adapter=scores["adapter"],
+        mlflow_run_id=adapter.mlflow_run_id,
+        registered_model=version.name,
+        registered_version=version.version,
+        aliases=list(version.aliases),
+    )
+
+
+def run_all(ctx: RunContext) -> ReportManifest:
+    """Every stage in order, without Dagster (what `t2sql materialize` runs)."""
+    raws = [raw_data(ctx, "spider"), raw_data(ctx, "bird")]
+    sampled = sample(ctx, raws)
+    base = base_model(ctx, sampled)
+    splits = tokenized_splits(ctx, sampled, base)
+    adapter = lora_adapter(ctx, splits, base)
+    return evaluation_report(ctx, splits, base, adapter)

@@ -1,0 +1,273 @@
+"""Experiment settings: `configs/base.yaml` + one experiment file + `key=value` overrides.
+
+Every knob lives in `configs/base.yaml` with its default; an experiment file holds
+only what differs. Validation happens before any work, and an error names the
+file (or override) that set the offending key:
+
+>>> from pathlib import Path
+>>> s = load_settings("demo", overrides=["training.max_steps=5"], config_dir=Path("configs"))  # doctest: +SKIP
+>>> s.training.max_steps  # doctest: +SKIP
+5
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    """Unknown keys fail loudly; models are immutable between stages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExperimentSettings(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    seed: int
+
+
+class SyntheticSettings(_Strict):
+    databases: Annotated[list[Literal["shop", "school", "flights"]], Field(min_length=1)]
+    rows_per_table: PositiveInt
+    spider_questions_per_database: NonNegativeInt
+    bird_questions_per_database: NonNegativeInt
+
+
+class SourceSettings(_Strict):
+    kind: Literal["none", "synthetic", "local"]
+    path: str | None = None
+    splits: Annotated[list[str], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _path_for_local(self) -> SourceSettings:
+        if self.kind == "local" and not self.path:
+            raise ValueError("a 'local' source needs 'path' (the official release folder)")
+        return self
+
+
+class DataSettings(_Strict):
+    spider: SourceSettings
+    bird: SourceSettings
+    synthetic: SyntheticSettings
+
+
+class SampleSettings(_Strict):
+    fraction: Fraction
+    evidence_length_buckets: PositiveInt
+    tolerance_pct_points: Annotated[float, Field(gt=0.0, le=100.0)]
+
+
+class SplitSettings(_Strict):
+    mode: Literal["by_database", "by_question"]
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _leave_room_for_training(self) -> SplitSettings:
+        if self.validation_fraction + self.test_fraction >= 1.0:
+            raise ValueError("validation_fraction + test_fraction must leave data for training (< 1)")
+        return self
+
+
+class PromptSettings(_Strict):
+    format: Literal["auto", "chat_template", "inst"]
+    max_seq_length: PositiveInt
+    include_evidence: bool
+
+
+class DemoModelSettings(_Strict):
+    vocab_size: PositiveInt
+    hidden_size: PositiveInt
+    intermediate_size: PositiveInt
+    num_hidden_layers: PositiveInt
+    num_attention_heads: PositiveInt
+    max_position_embeddings: PositiveInt
+
+
+class ModelSettings(_Strict):
+    source: Literal["demo", "pretrained"]
+    name_or_path: str
+    revision: str | None = None
+    demo: DemoModelSettings
+
+
+class LoraSettings(_Strict):
+    r: PositiveInt
+    alpha: PositiveInt
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+    target_modules: list[str] | Literal["all-linear"]
+    modules_to_save: list[str]
+
+
+class TrainingSettings(_Strict):
+    learning_rate: Annotated[float, Field(gt=0.0)]
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"]
+    warmup_fraction: Annotated[float, Field(ge=0.0, lt=1.0)]
+    weight_decay: Annotated[float, Field(ge=0.0)]
+    epochs: Annotated[float, Field(gt=0.0)]
+    max_steps: int = Field(ge=-1)
+    per_device_batch_size: PositiveInt
+    gradient_accumulation_steps: PositiveInt
+    logging_steps: PositiveInt
+    eval_steps: PositiveInt
+    max_grad_norm: Annotated[float, Field(gt=0.0)]
+    gradient_checkpointing: bool
+    precision: Literal["auto", "bf16", "fp16", "fp32"]
+
+
+class GenerationSettings(_Strict):
+    max_new_tokens: PositiveInt
+    batch_size: PositiveInt
+
+
+class EvaluationSettings(_Strict):
+    timeout_s: Annotated[float, Field(gt=0.0)]
+    workers: PositiveInt
+    max_examples: NonNegativeInt  # 0 = the whole test split
+
+
+class RegistrySettings(_Strict):
+    model_name: str | None = None  # defaults to the experiment name
+
+
+class PipelineSettings(_Strict):
+    experiment: ExperimentSettings
+    data: DataSettings
+    sample: SampleSettings
+    splits: SplitSettings
+    prompt: PromptSettings
+    model: ModelSettings
+    lora: LoraSettings
+    training: TrainingSettings
+    generation: GenerationSettings
+    evaluation: EvaluationSettings
+    registry: RegistrySettings
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.registry.model_name or self.experiment.name
+
+
+class SettingsError(ValueError):
+    """A configuration problem, naming the file (or override) and the key."""
+
+
+def default_config_dir() -> Path:
+    """`configs/` of the checkout, or `T2SQL_CONFIG_DIR`."""
+    if env := os.environ.get("T2SQL_CONFIG_DIR"):
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def resolve_experiment_file(experiment: str, config_dir: Path) -> Path:
+    """An experiment is a name under `configs/experiments/` or a path to a YAML file."""
+    candidate = Path(experiment)
+    if candidate.suffix in {".yaml", ".yml"}:
+        path = candidate
+    else:
+        path = config_dir / "experiments" / f"{experiment}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (config_dir / "experiments").glob("*.yaml"))
+        raise SettingsError(f"experiment {experiment!r} not found at {path}; known experiments: {', '.join(known)}")
+    return path
+
+
+def load_settings(
+    experiment: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    config_dir: Path | None = None,
+) -> PipelineSettings:
+    """Merge base.yaml, the experiment file and overrides, then validate."""
+    config_dir = config_dir or default_config_dir()
+    base_path = config_dir / "base.yaml"
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    _merge_into(merged, origins, _read_yaml(base_path), str(base_path), allow_new=True)
+    if experiment:
+        path = resolve_experiment_file(experiment, config_dir)
+        _merge_into(merged, origins, _read_yaml(path), str(path), allow_new=False)
+    for override in overrides:
+        key, value = parse_override(override)
+        _merge_into(merged, origins, _nest(key, value), f"override {override!r}", allow_new=False)
+    try:
+        return PipelineSettings.model_validate(merged)
+    except ValidationError as error:
+        raise SettingsError(_describe(error, origins)) from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`training.max_steps=10` -> ("training.max_steps", 10); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SettingsError(f"override {text!r} is not of the form section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise SettingsError(f"override {text!r}: the value is not valid YAML ({error})") from None
+    return key.strip(), value
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path}: invalid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    node = nested
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return nested
+
+
+def _merge_into(
+    target: dict[str, Any], origins: dict[str, str], update: dict[str, Any], origin: str, *, allow_new: bool, prefix: str = ""
+) -> None:
+    """Deep-merge `update`; a key absent from base.yaml is an error naming its origin."""
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if not allow_new and key not in target:
+            raise SettingsError(f"{origin}: unknown key '{dotted}' (every key must exist in base.yaml)")
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_into(target[key], origins, value, origin, allow_new=allow_new, prefix=f"{dotted}.")
+        else:
+            target[key] = value
+            origins[dotted] = origin
+
+
+def _describe(error: ValidationError, origins: dict[str, str]) -> str:
+    lines = []
+    for problem in error.errors():
+        dotted = ".".join(str(part) for part in problem["loc"] if not str(part).startswith("function-"))
+        origin = _origin_of(dotted, origins)
+        lines.append(f"{origin}: key '{dotted}': {problem['msg']} (got {problem.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _origin_of(dotted: str, origins: dict[str, str]) -> str:
+    # The longest prefix that a file or override set explains where the value came from.
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        if (found := origins.get(".".join(parts[:end]))) is not None:
+            return found
+    return "settings"

@@ -1,0 +1,62 @@
+"""BIRD from a local directory in the official release layout.
+
+`<split>/<split>.json` (with `evidence`, `SQL`, `difficulty`), `<split>/<split>_tables.json`,
+and `<split>/<split>_databases/<db_id>/<db_id>.sqlite`, for split in {train, dev}. The
+files of a split may also sit directly in `root` (as in the unpacked dev release).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from t2sql_pipeline.core.sources.examples import (
+    Example,
+    LoadResult,
+    SourceFormatError,
+    check_and_collect,
+    field_of,
+    read_json_list,
+    read_schemas,
+)
+
+BIRD_SPLITS = ("train", "dev")
+
+
+def bird_split_folder(root: Path, split: str) -> Path:
+    nested = root / split
+    if (nested / f"{split}.json").is_file():
+        return nested
+    if (root / f"{split}.json").is_file():
+        return root
+    raise SourceFormatError(f"BIRD split {split!r}: neither {nested / f'{split}.json'} nor {root / f'{split}.json'} exists")
+
+
+def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True) -> LoadResult:
+    unknown = set(splits) - set(BIRD_SPLITS)
+    if unknown:
+        raise SourceFormatError(f"BIRD splits {sorted(unknown)} unknown; choose from {list(BIRD_SPLITS)}")
+    candidates: list[Example] = []
+    for split in splits:
+        folder = bird_split_folder(root, split)
+        questions_path = folder / f"{split}.json"
+        tables_path = folder / f"{split}_tables.json"
+        schemas = read_schemas(tables_path)
+        for index, record in enumerate(read_json_list(questions_path)):
+            db_id = field_of(record, "db_id", questions_path, index)
+            if db_id not in schemas:
+                raise SourceFormatError(f"{questions_path}: entry {index}: db_id {db_id!r} is not in {tables_path}")
+            candidates.append(
+                Example(
+                    example_id=f"bird/{split}/{index}",
+                    source="bird",
+                    split=split,
+                    db_id=db_id,
+                    question=field_of(record, "question", questions_path, index),
+                    evidence=record.get("evidence") or "",
+                    gold_sql=field_of(record, "SQL", questions_path, index),
+                    difficulty=record.get("difficulty") or "unknown",
+                    db_path=str(folder / f"{split}_databases" / db_id / f"{db_id}.sqlite"),
+                    schema=schemas[db_id],
+                )
+            )
+    return check_and_collect(candidates, check_gold)

@@ -1,0 +1,24 @@
+"""The one place the Dagster Definitions are assembled."""
+
+from __future__ import annotations
+
+from dagster import Definitions, define_asset_job, load_assets_from_modules
+
+from t2sql_pipeline.assets import data, evaluation, model
+from t2sql_pipeline.assets.data import strata_shares_preserved
+from t2sql_pipeline.resources.manifest_io import ManifestIOManager
+from t2sql_pipeline.resources.settings import PipelineSettingsResource
+from t2sql_pipeline.resources.tracking import MlflowTrackingResource
+
+all_assets = load_assets_from_modules([data, model, evaluation])
+
+defs = Definitions(
+    assets=all_assets,
+    asset_checks=[strata_shares_preserved],
+    jobs=[define_asset_job("full_pipeline", selection="*", description="Every asset, from raw data to the evaluation report.")],
+    resources={
+        "settings": PipelineSettingsResource(),
+        "tracking": MlflowTrackingResource(),
+        "manifest_io": ManifestIOManager(),
+    },
+)

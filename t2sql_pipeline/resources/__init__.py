@@ -1,0 +1,1 @@
+"""Dagster resources: experiment settings, MLflow tracking, and manifest storage."""

@@ -1,0 +1,29 @@
+import subprocess
+import sys
+
+from t2sql_pipeline.definitions import defs
+
+EXPECTED_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report"}
+
+
+def test_definitions_hold_the_pipeline_assets_in_groups() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == EXPECTED_ASSETS
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups["raw_spider"] == "data" and groups["lora_adapter"] == "training" and groups["evaluation_report"] == "evaluation"
+
+
+def test_asset_dependencies_follow_the_design() -> None:
+    graph = defs.resolve_asset_graph()
+    parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys} for key in graph.get_all_asset_keys()}
+    assert parents["stratified_sample"] == {"raw_spider", "raw_bird"}
+    assert parents["tokenized_splits"] == {"stratified_sample", "base_model"}
+    assert parents["lora_adapter"] == {"tokenized_splits", "base_model"}
+    assert parents["evaluation_report"] == {"tokenized_splits", "base_model", "lora_adapter"}
+
+
+def test_loading_definitions_does_not_import_heavy_libraries() -> None:
+    code = "import sys, t2sql_pipeline.definitions; print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'mlflow') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
