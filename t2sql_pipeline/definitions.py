@@ -11,10 +11,11 @@ from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
 all_assets = load_assets_from_modules([data, model, evaluation])
+all_asset_checks = [strata_shares_preserved]
 
 defs = Definitions(
     assets=all_assets,
-    asset_checks=[strata_shares_preserved],
+    asset_checks=all_asset_checks,
     jobs=[define_asset_job("full_pipeline", selection="*", description="Every asset, from raw data to the evaluation report.")],
     resources={
         "settings": PipelineSettingsResource(),

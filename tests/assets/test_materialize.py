@@ -7,7 +7,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
-from t2sql_pipeline.definitions import all_assets, defs
+from t2sql_pipeline.definitions import all_asset_checks, all_assets, defs
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
@@ -29,14 +29,13 @@ def test_whole_graph_materializes_and_registers(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("T2SQL_HOME", str(tmp_path))
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = materialize(
-        all_assets,
+        [*all_assets, *all_asset_checks],
         instance=DagsterInstance.ephemeral(),
         resources={
             "settings": PipelineSettingsResource(experiment="demo", overrides=TINY),
             "tracking": MlflowTrackingResource(tracking_uri=tracking_uri),
             "manifest_io": ManifestIOManager(base_dir=str(tmp_path / "manifests")),
         },
-        selection=None,
     )
     assert result.success
     report = result.output_for_node("evaluation_report")
