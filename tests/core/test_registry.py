@@ -1,0 +1,114 @@
+"""MLflow registry against a real SQLite store: experiments under T2SQL_HOME, versions, candidate/champion aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from t2sql_pipeline.core.registry import (
+    CANDIDATE,
+    CHAMPION,
+    champion_version,
+    ensure_experiment,
+    list_versions,
+    register_adapter,
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    """One SQLite store for the module (creating its tables takes seconds); T2SQL_HOME points at its folder."""
+    home = tmp_path_factory.mktemp("t2sql_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("T2SQL_HOME", str(home))
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        from mlflow import MlflowClient
+
+        yield MlflowClient(f"sqlite:///{home}/mlflow.db"), home
+
+
+def local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    assert parsed.scheme == "file", uri
+    return Path(unquote(parsed.path))
+
+
+def adapter_run(client, experiment: str, tmp_path: Path, marker: str) -> str:
+    """A finished run with an `adapter/` artifact folder; returns its id."""
+    folder = tmp_path / f"adapter_{marker}"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(f'{{"r": 8, "marker": "{marker}"}}', encoding="utf-8")
+    (folder / "adapter_model.safetensors").write_bytes(b"\0" * 16)
+    run = client.create_run(ensure_experiment(client, experiment))
+    client.log_artifacts(run.info.run_id, str(folder), "adapter")
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def test_ensure_experiment_is_idempotent_and_puts_artifacts_under_home(store) -> None:
+    client, home = store
+    first = ensure_experiment(client, "t2sql-idempotent")
+    assert ensure_experiment(client, "t2sql-idempotent") == first
+    assert len([e for e in client.search_experiments() if e.name == "t2sql-idempotent"]) == 1
+    location = local_path(client.get_experiment(first).artifact_location)
+    assert location.is_relative_to(home.resolve())
+    assert ensure_experiment(client, "t2sql-other") != first
+
+
+def test_existing_experiment_keeps_its_location(store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    client, _ = store
+    experiment_id = ensure_experiment(client, "t2sql-moved")
+    location = client.get_experiment(experiment_id).artifact_location
+    monkeypatch.setenv("T2SQL_HOME", str(tmp_path / "elsewhere"))
+    assert ensure_experiment(client, "t2sql-moved") == experiment_id
+    assert client.get_experiment(experiment_id).artifact_location == location
+
+
+def test_register_twice_first_is_champion_second_is_candidate(store, tmp_path: Path) -> None:
+    client, home = store
+    run_1 = adapter_run(client, "t2sql-registry", tmp_path, "one")
+    run_2 = adapter_run(client, "t2sql-registry", tmp_path, "two")
+
+    v1 = register_adapter(client, "sql-adapter", run_1, "adapter", {"t2sql.experiment": "t2sql-registry"})
+    assert (v1.name, v1.version, v1.run_id) == ("sql-adapter", "1", run_1)
+    assert set(v1.aliases) == {CANDIDATE, CHAMPION}
+    assert champion_version(client, "sql-adapter") == "1"
+    # The version points at the run's adapter files, stored under T2SQL_HOME.
+    files = local_path(v1.source)
+    assert files.is_relative_to(home.resolve())
+    assert '"marker": "one"' in (files / "adapter_config.json").read_text(encoding="utf-8")
+    assert client.get_model_version("sql-adapter", "1").tags["t2sql.experiment"] == "t2sql-registry"
+
+    v2 = register_adapter(client, "sql-adapter", run_2, "adapter", {})
+    assert v2.version == "2"
+    assert v2.aliases == (CANDIDATE,)
+    assert '"marker": "two"' in (local_path(v2.source) / "adapter_config.json").read_text(encoding="utf-8")
+    assert champion_version(client, "sql-adapter") == "1"
+    assert str(client.get_model_version_by_alias("sql-adapter", CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias("sql-adapter", CANDIDATE).version) == "2"
+
+    versions = [v for v in list_versions(client) if v.name == "sql-adapter"]
+    assert [(v.version, v.aliases, v.run_id) for v in versions] == [("2", (CANDIDATE,), run_2), ("1", (CHAMPION,), run_1)]
+    assert versions[1].source == v1.source
+
+
+def test_champion_version_of_unknown_model_is_none(store) -> None:
+    client, _ = store
+    assert champion_version(client, "never-registered") is None
+
+
+def test_list_versions_covers_every_model(store, tmp_path: Path) -> None:
+    client, _ = store
+    run = adapter_run(client, "t2sql-list", tmp_path, "x")
+    register_adapter(client, "list-a", run, "adapter", {})
+    register_adapter(client, "list-b", run, "adapter", {})
+    register_adapter(client, "list-b", run, "adapter", {})
+    listed = [(v.name, v.version, v.aliases) for v in list_versions(client) if v.name.startswith("list-")]
+    assert listed == [
+        ("list-a", "1", (CANDIDATE, CHAMPION)),
+        ("list-b", "2", (CANDIDATE,)),
+        ("list-b", "1", (CHAMPION,)),
+    ]
