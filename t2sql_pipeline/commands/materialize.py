@@ -14,13 +14,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    import datasets
+    import transformers
+
     from t2sql_pipeline.core.pipeline import RunContext, run_all
     from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.state import artifacts_dir, mlflow_tracking_uri
 
     settings = load_settings(args.experiment, args.overrides)
+    # Progress bars and deprecation notices drown the stage log on a terminal.
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
     run_id = time.strftime("cli-%Y%m%d-%H%M%S")
-    ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri())
+    ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri(), log=lambda m: print(f"[t2sql] {m}", flush=True))
     report = run_all(ctx)
     print(f"base model execution accuracy:    {report.base.execution_accuracy:.1%} ({report.base.n_scored} test questions)")
     print(f"fine-tuned execution accuracy:    {report.adapter.execution_accuracy:.1%}")

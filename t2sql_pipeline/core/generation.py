@@ -16,6 +16,8 @@ def extract_sql(text: str) -> str:
 
     >>> extract_sql("[INST] q [/INST] SELECT name FROM t; -- done")
     'SELECT name FROM t;'
+    >>> extract_sql("We need to select the name.\\nSELECT name FROM singer")
+    'SELECT name FROM singer;'
     >>> extract_sql("Here it is:\\n```sql\\nSELECT 1\\n```\\nHope this helps")
     'SELECT 1;'
     """
@@ -23,7 +25,8 @@ def extract_sql(text: str) -> str:
         text = text.rsplit("[/INST]", 1)[1]
     if (fenced := _FENCE.search(text)) is not None:
         text = fenced.group(1)
-    start = re.search(r"\b(SELECT|WITH)\b", text, re.IGNORECASE)
+    # A query starts a line (or the text); "we need to select ..." in commentary does not.
+    start = re.search(r"^\s*(SELECT|WITH)\b", text, re.IGNORECASE | re.MULTILINE) or re.search(r"\b(SELECT|WITH)\b", text)
     if start is not None:
         text = text[start.start():]
     statement = _first_statement(text).strip()

@@ -125,6 +125,7 @@ def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifes
 
     data = load_from_disk(splits.path)
     out = ctx.stage_dir("lora_adapter")
+    ctx.log(f"training a LoRA adapter on {len(data['train'])} examples ({ctx.settings.training.max_steps} max steps)")
     with TrackedRun.start(ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name) as run:
         run.log_settings(ctx.settings)
         outcome = train_adapter(base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=run.log_metrics)

@@ -192,6 +192,7 @@ def load_settings(
     merged: dict[str, Any] = {}
     origins: dict[str, str] = {}
     _merge_into(merged, origins, _read_yaml(base_path), str(base_path), allow_new=True)
+    origins["__base__"] = str(base_path)
     if experiment:
         path = resolve_experiment_file(experiment, config_dir)
         _merge_into(merged, origins, _read_yaml(path), str(path), allow_new=False)
@@ -265,7 +266,12 @@ def _describe(error: ValidationError, origins: dict[str, str]) -> str:
 
 
 def _origin_of(dotted: str, origins: dict[str, str]) -> str:
-    # The longest prefix that a file or override set explains where the value came from.
+    """Who set the value: the longest prefix with a recorded origin; for a whole section
+    (cross-field checks), the files and overrides that set keys inside it, latest first."""
+    inside = [origin for key, origin in origins.items() if key.startswith(f"{dotted}.")]
+    changed = list(dict.fromkeys(reversed([o for o in inside if o != origins.get("__base__")])))
+    if changed:
+        return ", ".join(changed)
     parts = dotted.split(".")
     for end in range(len(parts), 0, -1):
         if (found := origins.get(".".join(parts[:end]))) is not None:

@@ -46,13 +46,6 @@ def test_extract_sql(raw: str, expected: str) -> None:
     assert extract_sql(raw) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG generation.extract_sql: the statement start is the first case-insensitive \\bSELECT\\b anywhere, "
-        "so commentary that uses the verb 'select' before the query is returned as part of the SQL"
-    ),
-)
 @pytest.mark.parametrize(
     "raw",
     [

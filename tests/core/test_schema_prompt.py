@@ -74,10 +74,10 @@ def test_rendered_schema_is_valid_sqlite_ddl() -> None:
         ("time", "DATETIME"),
         ("boolean", "BOOLEAN"),
         ("others", "TEXT"),
-        pytest.param("integer", "INTEGER", marks=pytest.mark.xfail(strict=True, reason="BUG schema_prompt._SQL_TYPES: BIRD's 'integer' renders as TEXT")),
-        pytest.param("real", "REAL", marks=pytest.mark.xfail(strict=True, reason="BUG schema_prompt._SQL_TYPES: BIRD's 'real' renders as TEXT")),
-        pytest.param("date", "DATE", marks=pytest.mark.xfail(strict=True, reason="BUG schema_prompt._SQL_TYPES: BIRD's 'date' renders as TEXT")),
-        pytest.param("datetime", "DATETIME", marks=pytest.mark.xfail(strict=True, reason="BUG schema_prompt._SQL_TYPES: BIRD's 'datetime' renders as TEXT")),
+        pytest.param("integer", "INTEGER"),
+        pytest.param("real", "REAL"),
+        pytest.param("date", "DATE"),
+        pytest.param("datetime", "DATETIME"),
     ],
 )
 def test_column_types(column_type: str, sql_type: str) -> None:
@@ -114,10 +114,6 @@ def test_flat_composite_primary_key_as_in_spider() -> None:
     assert lines["concert"].count("PRIMARY KEY") <= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG schema_prompt.render_schema: a composite primary key (BIRD nested list or several Spider keys in one table) is dropped from the prompt instead of rendered as a table constraint PRIMARY KEY (a, b)",
-)
 def test_composite_primary_key_is_rendered_as_a_table_constraint() -> None:
     attendance = lines_by_table(render_schema(BIRD_ENTRY))["attendance"]
     assert "PRIMARY KEY (link_to_event, link_to_member)" in attendance
@@ -161,10 +157,6 @@ def test_table_name_with_space_is_quoted_also_in_references() -> None:
     assert 'REFERENCES "order items"("item id")' in render_schema(entry)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG schema_prompt._quote: SQL keywords used as names (BIRD financial table `order`, Spider railway column `From`) are not quoted, so the rendered DDL is invalid and teaches unquoted keywords",
-)
 @pytest.mark.parametrize("name", ["order", "From", "group"])
 def test_keyword_names_are_quoted(name: str) -> None:
     entry = {
@@ -206,10 +198,6 @@ def test_malformed_entry_raises_schema_error_naming_the_db(damage) -> None:
         render_schema(entry)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG schema_prompt.render_schema: a column/table/key index out of range raises IndexError or KeyError, not SchemaError naming the db, so read_schemas (which catches ValueError) lets it escape unexplained",
-)
 @pytest.mark.parametrize(
     "damage",
     [

@@ -216,14 +216,6 @@ def test_split_fractions_summing_to_one_or_more_fail(config_dir: Path, validatio
         load_settings("greedy", config_dir=config_dir)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG settings._describe/_origin_of: a cross-field error (splits model_validator) has loc ('splits',) whose "
-        "only recorded origin is base.yaml (it set the whole section), so the message blames base.yaml instead of "
-        "the experiment file that set validation_fraction/test_fraction"
-    ),
-)
 def test_split_fraction_error_names_the_experiment_file(config_dir: Path) -> None:
     path = write_experiment(config_dir, "greedy", "splits:\n  validation_fraction: 0.5\n  test_fraction: 0.5\n")
     with pytest.raises(SettingsError) as error:
@@ -233,10 +225,6 @@ def test_split_fraction_error_names_the_experiment_file(config_dir: Path) -> Non
     assert str(config_dir / "base.yaml") not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG settings._origin_of: same as above for overrides: the sum check blames base.yaml, not the override",
-)
 def test_split_fraction_error_names_the_override() -> None:
     with pytest.raises(SettingsError) as error:
         load_settings(None, overrides=["splits.validation_fraction=0.95"], config_dir=CONFIG_DIR)

@@ -201,14 +201,6 @@ def test_bird_writing_gold_query_is_excluded_not_run(bird_root: Path) -> None:
     assert db_file.read_bytes() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG sources/spider.py load_spider_local: the hardness of the gold SQL is computed (and a HardnessError "
-        "re-raised as SourceFormatError) before check_and_collect runs the gold check, so one unparseable or "
-        "non-SELECT gold query aborts the whole load instead of being excluded as gold_sql_fails (BIRD excludes it)"
-    ),
-)
 @pytest.mark.parametrize("bad_sql", ["SELEC name FROM {table}", "SELECT * FROM {table} WHERE", "DELETE FROM {table}"])
 def test_spider_gold_that_cannot_parse_is_excluded_not_fatal(spider_root: Path, bad_sql: str) -> None:
     path = spider_root / "dev.json"
