@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from t2sql_pipeline.core.settings import DemoModelSettings, ModelSettings
+from t2sql_pipeline.core.settings import DemoModelSettings, ModelSettings, QuantizationSettings
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import BitsAndBytesConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
 
@@ -117,13 +117,48 @@ def estimate_parameters(config: object) -> int:
     return layers * (attention + mlp + 2 * hidden) + embeddings + hidden
 
 
-def load_model_and_tokenizer(path: str, *, for_generation: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(path: str, *, for_generation: bool = False) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if for_generation:
         tokenizer.padding_side = "left"  # generation appends on the right
-    model = AutoModelForCausalLM.from_pretrained(path)
-    return model, tokenizer
+    return tokenizer
+
+
+def load_model_and_tokenizer(path: str, *, for_generation: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path), load_tokenizer(path, for_generation=for_generation)
+
+
+def build_quantization_config(quantization: QuantizationSettings, compute_dtype: str) -> BitsAndBytesConfig:
+    """4-bit (QLoRA) loading of the base model; `compute_dtype` is the resolved matmul dtype (e.g. "bfloat16")."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=quantization.quant_type,
+        bnb_4bit_use_double_quant=quantization.double_quant,
+        bnb_4bit_compute_dtype=compute_dtype,
+        bnb_4bit_quant_storage=compute_dtype,  # same dtype as the compute: lets FSDP/merging treat the weights uniformly
+    )
+
+
+def load_base_for_training(
+    path: str, *, dtype: str, quantization: BitsAndBytesConfig | None, gradient_checkpointing: bool
+) -> PreTrainedModel:
+    """The base model for LoRA training: in `dtype`, or 4-bit and prepared for k-bit training when `quantization` is given."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, quantization_config=quantization, attn_implementation="sdpa")
+    if quantization is not None:
+        from peft import prepare_model_for_kbit_training
+
+        # Casts norms to fp32 and enables input gradients so checkpointing works through frozen 4-bit layers.
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+    return model
