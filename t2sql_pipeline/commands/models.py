@@ -1,8 +1,9 @@
-"""`t2sql models list`: registered adapters and their aliases in the MLflow registry."""
+"""`t2sql models list|show`: registered adapters, their aliases, metrics and runs in the MLflow registry."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -10,6 +11,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every registered model version with its aliases and metrics")
     listing.set_defaults(func=run_list)
+    show = actions.add_parser("show", help="one version: aliases, tags, metrics, run and artifacts")
+    show.add_argument("reference", metavar="NAME[@alias|/version]", help="e.g. t2sql-demo@champion or t2sql-demo/2")
+    show.set_defaults(func=run_show)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -29,4 +33,30 @@ def run_list(args: argparse.Namespace) -> int:
         accuracy = tags.get("execution_accuracy", "")
         ex = f"{float(accuracy):.1%}" if accuracy else "-"
         print(f"{version.name:<28}{version.version:>8}  {','.join(version.aliases) or '-':<22}{ex:>8}  {version.run_id}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from t2sql_pipeline.core.registry import ModelReferenceError, resolve_reference
+    from t2sql_pipeline.core.state import mlflow_tracking_uri
+
+    client = MlflowClient(mlflow_tracking_uri())
+    try:
+        version = resolve_reference(client, args.reference)
+    except ModelReferenceError as error:
+        print(f"t2sql models show: {error}", file=sys.stderr)
+        return 2
+    details = client.get_model_version(version.name, version.version)
+    print(f"{version.name} version {version.version}  aliases: {', '.join(version.aliases) or '-'}")
+    print(f"source: {version.source}")
+    for key, value in sorted(details.tags.items()):
+        print(f"tag {key}: {value}")
+    if version.run_id:
+        run = client.get_run(version.run_id)
+        print(f"run: {version.run_id} ({run.info.status}) in experiment {run.info.experiment_id}")
+        for key, value in sorted(run.data.metrics.items()):
+            print(f"metric {key}: {value:.4g}")
+        print("artifacts: " + ", ".join(a.path for a in client.list_artifacts(version.run_id)))
     return 0

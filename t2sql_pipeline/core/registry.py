@@ -72,3 +72,32 @@ def list_versions(client: MlflowClient) -> list[RegisteredVersion]:
                 )
             )
     return sorted(versions, key=lambda v: (v.name, -int(v.version)))
+
+
+class ModelReferenceError(ValueError):
+    """A model reference that is malformed or names nothing in the registry."""
+
+
+def resolve_reference(client: MlflowClient, reference: str) -> RegisteredVersion:
+    """`NAME`, `NAME@alias` or `NAME/version` -> that version (`NAME` alone: the champion, else the newest)."""
+    from mlflow.exceptions import MlflowException
+
+    name, _, alias = reference.partition("@")
+    name, _, number = name.partition("/")
+    if not name or (alias and number):
+        raise ModelReferenceError(f"{reference!r}: use NAME, NAME@alias or NAME/version")
+    try:
+        if alias:
+            version = client.get_model_version_by_alias(name, alias)
+        elif number:
+            version = client.get_model_version(name, number)
+        else:
+            versions = [v for v in list_versions(client) if v.name == name]
+            if not versions:
+                raise ModelReferenceError(f"no registered model named {name!r}")
+            champion = next((v for v in versions if CHAMPION in v.aliases), None)
+            return champion or versions[0]
+    except MlflowException as error:
+        raise ModelReferenceError(f"{reference!r}: {error.message}") from None
+    aliases = tuple(sorted(a for a, v in (client.get_registered_model(name).aliases or {}).items() if str(v) == str(version.version)))
+    return RegisteredVersion(name, str(version.version), aliases, version.source, version.run_id)
