@@ -3,7 +3,7 @@
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
 from t2sql_pipeline.assets.context import run_context
-from t2sql_pipeline.core import pipeline
+from t2sql_pipeline.core import data_checks, pipeline
 from t2sql_pipeline.core.manifests import BaseModelManifest, RawDataManifest, SampleManifest, SplitsManifest
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
@@ -87,16 +87,59 @@ def tokenized_splits(
     Prompt tokens carry label -100, so only the SQL answer is learned.
     """
     manifest = pipeline.tokenized_splits(run_context(context, settings, tracking), stratified_sample, base_model)
-    table = "| split | examples | databases | too long | min | median | p95 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(
-        f"| {name} | {s.examples} | {s.databases} | {s.dropped_too_long} | {s.min_tokens} | {s.median_tokens} | {s.p95_tokens} | {s.max_tokens} |"
+    table = (
+        "| split | examples | databases | shrunk: values | shrunk: tables | dropped (too long) | min | median | p95 | max tokens |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    ) + "\n".join(
+        f"| {name} | {s.examples} | {s.databases} | {s.shrunk_sample_values} | {s.shrunk_unreferenced_tables} | {s.dropped_too_long} "
+        f"| {s.min_tokens} | {s.median_tokens} | {s.p95_tokens} | {s.max_tokens} |"
         for name, s in manifest.splits.items()
     )
     context.add_output_metadata(
         {
             "prompt_format": manifest.prompt_format,
             "splits": MetadataValue.md(table),
+            "split_mode": manifest.mode,
             **{f"{name}_examples": s.examples for name, s in manifest.splits.items()},
+            **{f"{name}_dropped_too_long": s.dropped_too_long for name, s in manifest.splits.items()},
             "path": MetadataValue.path(manifest.path),
         }
     )
     return manifest
+
+
+# The checks below re-read the saved splits instead of trusting the manifest's own counts.
+
+
+@asset_check(asset=tokenized_splits, description="No database appears in two splits (when splitting by database).")
+def splits_share_no_database(tokenized_splits: SplitsManifest) -> AssetCheckResult:
+    if tokenized_splits.mode != "by_database":
+        return AssetCheckResult(passed=True, metadata={"applies": False, "split_mode": tokenized_splits.mode})
+    leaks = data_checks.shared_across_splits(data_checks.read_split_rows(tokenized_splits.path), "database")
+    return AssetCheckResult(
+        passed=not leaks,
+        metadata={"applies": True, "shared_databases": len(leaks), "examples": MetadataValue.json([f"{l.key} in {l.splits}" for l in leaks[:20]])},
+    )
+
+
+@asset_check(asset=tokenized_splits, description="No question+database pair (case and spacing ignored) appears in two splits.")
+def splits_share_no_question(tokenized_splits: SplitsManifest) -> AssetCheckResult:
+    leaks = data_checks.shared_across_splits(data_checks.read_split_rows(tokenized_splits.path), "question")
+    return AssetCheckResult(
+        passed=not leaks,
+        metadata={"shared_questions": len(leaks), "examples": MetadataValue.json([f"{l.key} in {l.splits}" for l in leaks[:20]])},
+    )
+
+
+@asset_check(asset=tokenized_splits, description="Every kept example's gold SQL executes (read-only) on its database.")
+def gold_sql_executes(tokenized_splits: SplitsManifest) -> AssetCheckResult:
+    rows = data_checks.read_split_rows(tokenized_splits.path)
+    failures = data_checks.gold_failures(rows)
+    return AssetCheckResult(
+        passed=not failures,
+        metadata={
+            "checked": sum(len(r) for r in rows.values()),
+            "failing": len(failures),
+            "examples": MetadataValue.json([f"{f.split} {f.example_id} ({f.db_id}): {f.error}" for f in failures[:20]]),
+        },
+    )

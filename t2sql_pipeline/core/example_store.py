@@ -20,7 +20,8 @@ def write_examples(examples: list[Example], path: Path) -> Path:
 
 
 def read_examples(path: Path) -> list[Example]:
-    from datasets import Dataset
+    # pyarrow directly: `datasets` refuses a Parquet file with no rows (a source configured as `none`)
+    # and would copy every file into its cache.
+    import pyarrow.parquet as pq
 
-    dataset = Dataset.from_parquet(str(path))
-    return [Example(**row) for row in dataset.to_list()]
+    return [Example(**row) for row in pq.read_table(str(path)).to_pylist()]

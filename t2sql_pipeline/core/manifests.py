@@ -47,6 +47,8 @@ class BaseModelManifest(Manifest):
 class SplitStats(Manifest):
     examples: int
     databases: int
+    shrunk_sample_values: int = 0  # schema shrink steps applied to fit prompt.max_seq_length (see tokenization)
+    shrunk_unreferenced_tables: int = 0
     dropped_too_long: int
     min_tokens: int
     median_tokens: int
@@ -60,6 +62,7 @@ class SplitsManifest(Manifest):
     splits: dict[str, SplitStats]
     database_leaks: int
     question_leaks: int
+    mode: str = "by_database"  # splits.mode: the asset checks test database separation only when by_database
 
 
 class AdapterManifest(Manifest):

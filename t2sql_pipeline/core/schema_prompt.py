@@ -8,8 +8,10 @@ CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 # Spider's and BIRD's column types mapped to the SQLite types a model has seen in real DDL.
@@ -84,3 +86,96 @@ def _quote(name: str) -> str:
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+# --- sample values and shrinking to a token budget -----------------------------------
+
+SAMPLE_VALUES_PREFIX = "-- examples: "
+_ROWS_SCANNED = 200  # distinct values come from the first rows only: bounded cost on BIRD's million-row tables
+_MAX_VALUE_CHARS = 40  # long texts (descriptions, JSON) would crowd out the schema
+_CREATE_LINE = re.compile(r'^CREATE TABLE ("(?:[^"]|"")*"|\S+) \(')
+
+
+def table_of_line(line: str) -> str | None:
+    """The (unquoted) table name of a `CREATE TABLE` line, or None for any other line."""
+    match = _CREATE_LINE.match(line)
+    if not match:
+        return None
+    name = match.group(1)
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+@lru_cache(maxsize=256)
+def schema_with_sample_values(schema: str, db_path: str, per_column: int) -> str:
+    """Add, under each `CREATE TABLE` line, `-- examples: col: v1, v2; ...` read read-only from `db_path`.
+
+    Cached per (schema, database): every question on a database shares one rendering.
+    """
+    if per_column <= 0:
+        return schema
+    from t2sql_pipeline.core.sql_exec import open_readonly
+
+    conn = open_readonly(Path(db_path), text_decoding="ignore")  # Spider has a few non-UTF-8 texts
+    try:
+        lines: list[str] = []
+        for line in schema.splitlines():
+            lines.append(line)
+            table = table_of_line(line)
+            if table is not None and (values := _sample_values(conn, table, per_column)):
+                lines.append(SAMPLE_VALUES_PREFIX + values)
+        return "\n".join(lines)
+    finally:
+        conn.close()
+
+
+def _sample_values(conn: sqlite3.Connection, table: str, per_column: int) -> str:
+    try:
+        cursor = conn.execute(f"SELECT * FROM {_quoted(table)} LIMIT {_ROWS_SCANNED}")
+    except sqlite3.Error as error:  # a table in tables.json but not in the file: say so in the error
+        raise SchemaError(f"table {table!r}: cannot read sample values ({error})") from None
+    names = [column[0] for column in cursor.description]
+    seen: list[dict[str, None]] = [{} for _ in names]  # dicts keep first-seen order
+    for row in cursor.fetchall():
+        for index, value in enumerate(row):
+            if value is None or isinstance(value, bytes) or len(seen[index]) >= per_column:
+                continue
+            text = repr(value) if isinstance(value, str) else str(value)
+            seen[index].setdefault(text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 4] + "...'", None)
+    return "; ".join(f"{name}: {', '.join(values)}" for name, values in zip(names, seen) if values)
+
+
+def drop_sample_values(schema: str, gold_sql: str) -> str:
+    """Shrink step (a): the schema without its `-- examples:` lines."""
+    return "\n".join(line for line in schema.splitlines() if not line.startswith(SAMPLE_VALUES_PREFIX))
+
+
+def keep_referenced_tables(schema: str, gold_sql: str) -> str:
+    """Shrink step (b): only the tables the gold SQL reads (with their sample lines).
+
+    Unchanged when the gold SQL cannot be parsed: we cannot know what it needs.
+    """
+    referenced = referenced_tables(gold_sql)
+    if not referenced:
+        return schema
+    kept: list[str] = []
+    keep = False
+    for line in schema.splitlines():
+        table = table_of_line(line)
+        if table is not None:
+            keep = table.lower() in referenced
+        if keep:
+            kept.append(line)
+    return "\n".join(kept) if kept else schema
+
+
+def referenced_tables(sql: str) -> frozenset[str]:
+    """Lower-case names of the tables `sql` reads (CTE names excluded); empty when it does not parse."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.SqlglotError:
+        return frozenset()
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    return frozenset(t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes)

@@ -21,13 +21,26 @@ class SplitLeak:
 
 def question_key(example: Example) -> str:
     """Same database and same question (case and spacing ignored) = same item."""
-    return f"{example.db_id}::{' '.join(example.question.lower().split())}"
+    return question_pair_key(example.db_id, example.question)
+
+
+def question_pair_key(db_id: str, question: str) -> str:
+    return f"{db_id}::{' '.join(question.lower().split())}"
+
+
+SplitMode = Literal["by_database", "by_question", "official_dev"]
 
 
 def split_examples(
-    examples: list[Example], mode: Literal["by_database", "by_question"], validation_fraction: float, test_fraction: float, seed: int
+    examples: list[Example], mode: SplitMode, validation_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, list[Example]]:
-    """Group examples (by database, or by question+database), shuffle groups, fill test then validation."""
+    """Group examples (by database, or by question+database), shuffle groups, fill test then validation.
+
+    `official_dev`: test is the source's `dev` split as released (`test_fraction` unused);
+    validation and train are cut by question from the rest.
+    """
+    if mode == "official_dev":
+        return _split_official_dev(examples, validation_fraction, seed)
     groups: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
         key = f"{example.source}:{example.db_id}" if mode == "by_database" else question_key(example)
@@ -48,6 +61,31 @@ def split_examples(
     for key in remaining:
         splits["train"].extend(groups[key])
     return splits
+
+
+def _split_official_dev(examples: list[Example], validation_fraction: float, seed: int) -> dict[str, list[Example]]:
+    test = [e for e in examples if e.split == "dev"]
+    rest = [e for e in examples if e.split != "dev"]
+    if not test or not rest:
+        raise ValueError(
+            f"split mode 'official_dev' needs a loaded 'dev' split and another split to train on "
+            f"(found {len(test)} dev and {len(rest)} other examples); add dev and train to data.<source>.splits"
+        )
+    # A training question that is also asked of the same database in dev would leak the answer:
+    # it stays with its twin in test rather than being dropped silently.
+    in_test = {question_key(e) for e in test}
+    test += [e for e in rest if question_key(e) in in_test]
+    rest = [e for e in rest if question_key(e) not in in_test]
+    groups: dict[str, list[Example]] = defaultdict(list)
+    for example in rest:
+        groups[question_key(example)].append(example)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    target = max(1, round(validation_fraction * len(rest)))
+    validation: list[Example] = []
+    while len(keys) > 1 and len(validation) < target:
+        validation.extend(groups[keys.pop(0)])
+    return {"train": [e for key in keys for e in groups[key]], "validation": validation, "test": test}
 
 
 def find_leaks(splits: dict[str, list[Example]], *, by_database: bool) -> list[SplitLeak]:

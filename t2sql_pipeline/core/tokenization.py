@@ -2,13 +2,17 @@
 
 The base model's own chat template is used when it has one; otherwise an
 `[INST] ... [/INST]` instruction format. Only the SQL answer carries loss:
-prompt tokens get the label -100.
+prompt tokens get the label -100. A prompt over the token budget loses schema
+detail step by step (`SHRINK_STEPS`) before it is dropped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from t2sql_pipeline.core.schema_prompt import drop_sample_values, keep_referenced_tables
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -88,10 +92,20 @@ def _messages(message: str) -> list[dict[str, Any]]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": message}]
 
 
+# Ordered shrink steps tried, one after the other, while a prompt exceeds the budget;
+# the gold SQL is never cut, and nothing is truncated: what still does not fit is dropped and counted.
+SHRINK_STEPS: tuple[tuple[str, Callable[[str, str], str]], ...] = (
+    ("sample_values", drop_sample_values),
+    ("unreferenced_tables", keep_referenced_tables),
+)
+
+
 @dataclass(frozen=True)
 class SplitTokenStats:
     examples: int
-    dropped_too_long: int
+    shrunk_sample_values: int  # examples whose schema lost its sample values to fit
+    shrunk_unreferenced_tables: int  # ... and then the tables the gold SQL does not read
+    dropped_too_long: int  # still too long after every step
     min_tokens: int
     median_tokens: int
     p95_tokens: int
@@ -101,14 +115,27 @@ class SplitTokenStats:
 def tokenize_split(
     examples: list[Any], tokenizer: PreTrainedTokenizerBase, fmt: Literal["chat_template", "inst"], max_seq_length: int, include_evidence: bool
 ) -> tuple[list[dict[str, Any]], SplitTokenStats]:
-    """Rows with `input_ids`, `labels`, `prompt_ids` plus the example's fields; too-long ones are counted, not kept."""
+    """Rows with `input_ids`, `labels`, `prompt_ids` plus the example's fields.
+
+    A prompt over `max_seq_length` has its schema shrunk by `SHRINK_STEPS`, in order,
+    until it fits; one that never fits is counted, not kept.
+    """
     rows: list[dict[str, Any]] = []
+    shrunk = {name: 0 for name, _ in SHRINK_STEPS}
     dropped = 0
     for example in examples:
-        message = user_message(example.schema, example.question, example.evidence if include_evidence else None)
-        tokenized = tokenize_example(tokenizer, message, example.gold_sql, fmt)
+        evidence = example.evidence if include_evidence else None
+        schema = example.schema
+        tokenized = tokenize_example(tokenizer, user_message(schema, example.question, evidence), example.gold_sql, fmt)
+        for name, step in SHRINK_STEPS:
+            if len(tokenized.input_ids) <= max_seq_length:
+                break
+            smaller = step(schema, example.gold_sql)
+            if smaller != schema:
+                schema, shrunk[name] = smaller, shrunk[name] + 1
+                tokenized = tokenize_example(tokenizer, user_message(schema, example.question, evidence), example.gold_sql, fmt)
         if len(tokenized.input_ids) > max_seq_length:
-            dropped += 1  # the gold SQL is never cut; schema shrinking comes before this in the data issue
+            dropped += 1
             continue
         rows.append(
             {
@@ -116,6 +143,7 @@ def tokenize_split(
                 "source": example.source,
                 "db_id": example.db_id,
                 "db_path": example.db_path,
+                "question": example.question,
                 "difficulty": example.difficulty,
                 "gold_sql": example.gold_sql,
                 "input_ids": tokenized.input_ids,
@@ -126,6 +154,8 @@ def tokenize_split(
     lengths = sorted(len(row["input_ids"]) for row in rows) or [0]
     stats = SplitTokenStats(
         examples=len(rows),
+        shrunk_sample_values=shrunk["sample_values"],
+        shrunk_unreferenced_tables=shrunk["unreferenced_tables"],
         dropped_too_long=dropped,
         min_tokens=lengths[0],
         median_tokens=lengths[len(lengths) // 2],

@@ -226,3 +226,95 @@ def test_every_real_schema_renders(name: str) -> None:
     for entry in json.loads(path.read_text(encoding="utf-8")):
         schema = render_schema(entry)
         assert schema.count("CREATE TABLE") == len(entry["table_names_original"]), entry["db_id"]
+
+
+# --- sample values and the shrink steps ----------------------------------------------
+
+from t2sql_pipeline.core.schema_prompt import (  # noqa: E402
+    SAMPLE_VALUES_PREFIX,
+    drop_sample_values,
+    keep_referenced_tables,
+    referenced_tables,
+    schema_with_sample_values,
+    table_of_line,
+)
+
+
+@pytest.fixture
+def concert_db(tmp_path: Path) -> Path:
+    path = tmp_path / "concert_singer.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name TEXT, age INTEGER)")
+    conn.execute('CREATE TABLE concert (concert_id INTEGER PRIMARY KEY, singer_id INTEGER, "concert name" TEXT, year TEXT)')
+    conn.executemany("INSERT INTO singer VALUES (?, ?, ?)", [(1, "Joe", 52), (2, "Ann", None), (3, "Joe", 29), (4, "Bo", 40), (5, "x" * 80, 33)])
+    conn.executemany("INSERT INTO concert VALUES (?, ?, ?, ?)", [(1, 1, "Home", "2014"), (2, 3, None, "2015")])
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_sample_values_follow_each_table_line(concert_db: Path) -> None:
+    schema = render_schema(SPIDER_ENTRY)
+    with_values = schema_with_sample_values(schema, str(concert_db), 3).splitlines()
+    assert with_values[0] == schema.splitlines()[0] and with_values[2] == schema.splitlines()[1]
+    # distinct, non-null, first seen first, texts quoted, at most 3 per column
+    assert with_values[1] == SAMPLE_VALUES_PREFIX + "singer_id: 1, 2, 3; name: 'Joe', 'Ann', 'Bo'; age: 52, 29, 40"
+    assert with_values[3] == SAMPLE_VALUES_PREFIX + "concert_id: 1, 2; singer_id: 1, 3; concert name: 'Home'; year: '2014', '2015'"
+
+
+def test_long_sample_values_are_cut(concert_db: Path) -> None:
+    line = schema_with_sample_values(render_schema(SPIDER_ENTRY), str(concert_db), 5).splitlines()[1]
+    assert "'xxxxxxxx" in line and "x" * 40 not in line and "...'" in line
+
+
+def test_sample_values_are_read_read_only(concert_db: Path) -> None:
+    before = concert_db.read_bytes()
+    schema_with_sample_values(render_schema(SPIDER_ENTRY) + "\n", str(concert_db), 2)
+    assert concert_db.read_bytes() == before
+
+
+def test_zero_sample_values_leaves_the_schema_alone(concert_db: Path) -> None:
+    schema = render_schema(SPIDER_ENTRY)
+    assert schema_with_sample_values(schema, str(concert_db), 0) == schema
+
+
+def test_table_in_schema_but_not_in_database_is_named(concert_db: Path) -> None:
+    with pytest.raises(SchemaError, match="table 'ghost'"):
+        schema_with_sample_values("CREATE TABLE ghost (id INTEGER);", str(concert_db), 2)
+
+
+def test_table_of_line_unquotes() -> None:
+    assert table_of_line('CREATE TABLE "frpm table" (x TEXT);') == "frpm table"
+    assert table_of_line("CREATE TABLE singer (x TEXT);") == "singer"
+    assert table_of_line(SAMPLE_VALUES_PREFIX + "x: 1") is None
+
+
+def test_drop_sample_values_keeps_every_table(concert_db: Path) -> None:
+    schema = render_schema(SPIDER_ENTRY)
+    assert drop_sample_values(schema_with_sample_values(schema, str(concert_db), 2), "SELECT 1") == schema
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT count(*) FROM singer", {"singer"}),
+        ("SELECT T1.name FROM Singer AS T1 JOIN concert AS T2 ON T1.singer_id = T2.singer_id", {"singer", "concert"}),
+        ("SELECT name FROM singer WHERE singer_id IN (SELECT singer_id FROM concert)", {"singer", "concert"}),
+        ("WITH c AS (SELECT * FROM concert) SELECT count(*) FROM c", {"concert"}),
+        ('SELECT "first name" FROM "member"', {"member"}),
+        ("SELEC nonsense FROM (", set()),
+    ],
+)
+def test_referenced_tables(sql: str, expected: set[str]) -> None:
+    assert referenced_tables(sql) == expected
+
+
+def test_keep_referenced_tables_keeps_their_sample_lines(concert_db: Path) -> None:
+    schema = schema_with_sample_values(render_schema(SPIDER_ENTRY), str(concert_db), 2)
+    kept = keep_referenced_tables(schema, "SELECT year FROM concert").splitlines()
+    assert [table_of_line(line) for line in kept] == ["concert", None] and kept[1].startswith(SAMPLE_VALUES_PREFIX)
+
+
+def test_keep_referenced_tables_unchanged_when_sql_does_not_parse() -> None:
+    schema = render_schema(SPIDER_ENTRY)
+    assert keep_referenced_tables(schema, "SELEC nonsense FROM (") == schema

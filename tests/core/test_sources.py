@@ -349,3 +349,99 @@ def test_real_bird_dev_without_databases_excludes_everything_with_a_reason() -> 
     result = load_bird_local(root, ["dev"], check_gold=False)
     assert result.examples == []
     assert result.excluded_counts() == {"missing_database": 1534}
+
+
+# --- hub sources (no hub is reachable here: load_dataset is replaced by a local Dataset) ----
+
+
+def hub_rows(root: Path, source: str, split_file: str) -> list[dict]:
+    """Rows with the hub copies' column names, made from a synthetic release file."""
+    records = read(root / split_file)
+    if source == "spider":  # xlangai/spider: db_id, query, question (+ token lists we ignore)
+        return [{"db_id": r["db_id"], "query": r["query"], "question": r["question"], "query_toks": r["query"].split()} for r in records]
+    # birdsql/bird23-train-filtered: db_id, question, evidence, SQL, difficulty
+    return [{k: r[k] for k in ("db_id", "question", "evidence", "SQL", "difficulty")} for r in records]
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> dict:
+    import datasets
+
+    calls: dict = {"splits": {}}
+
+    def load_dataset(path: str, revision: str | None = None, **kwargs: object) -> datasets.DatasetDict:
+        calls["args"] = (path, revision)
+        return datasets.DatasetDict({name: datasets.Dataset.from_list(rows) for name, rows in calls["splits"].items()})
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return calls
+
+
+def hub_settings(source: str, tables: Path, databases: Path, *extra: str):
+    return load_settings(
+        None,
+        overrides=[f"data.{source}.kind=hub", f"data.{source}.tables_path={tables}", f"data.{source}.databases_path={databases}", *extra],
+    )
+
+
+def test_spider_hub_uses_the_real_loading_path(fake_hub: dict, spider_root: Path, tmp_path: Path) -> None:
+    fake_hub["splits"] = {"train": hub_rows(spider_root, "spider", "train_spider.json"), "validation": hub_rows(spider_root, "spider", "dev.json")}
+    settings = hub_settings("spider", spider_root / "tables.json", spider_root / "database", "data.spider.splits=[train, dev]", "data.spider.hub_revision=abc123")
+    result = load_source("spider", settings.data, tmp_path, seed=0)
+    assert fake_hub["args"] == ("xlangai/spider", "abc123")
+    local = load_spider_local(spider_root, ["train", "dev"])
+    assert [(e.split, e.question, e.gold_sql, e.difficulty, e.schema) for e in result.examples] == [
+        (e.split, e.question, e.gold_sql, e.difficulty, e.schema) for e in local.examples
+    ]
+    assert Counter(e.split for e in result.examples) == {"train": len(fake_hub["splits"]["train"]), "dev": len(fake_hub["splits"]["validation"])}
+    assert all(Path(e.db_path).is_file() for e in result.examples)
+
+
+def test_bird_hub_keeps_evidence_and_difficulty(fake_hub: dict, bird_root: Path, tmp_path: Path) -> None:
+    fake_hub["splits"] = {"train": hub_rows(bird_root, "bird", "train/train.json")}
+    settings = hub_settings("bird", bird_root / "train" / "train_tables.json", bird_root / "train" / "train_databases", "data.bird.hub_id=me/bird-copy")
+    result = load_source("bird", settings.data, tmp_path, seed=0)
+    assert fake_hub["args"] == ("me/bird-copy", None)
+    records = read(bird_root / "train" / "train.json")
+    assert [(e.question, e.evidence, e.gold_sql, e.difficulty) for e in result.examples] == [
+        (r["question"], r["evidence"], r["SQL"], r["difficulty"]) for r in records
+    ]
+    assert result.excluded == []
+
+
+def test_hub_database_absent_from_the_folder_is_excluded_and_named(fake_hub: dict, bird_root: Path, tmp_path: Path) -> None:
+    fake_hub["splits"] = {"train": hub_rows(bird_root, "bird", "train/train.json")}
+    databases = bird_root / "train" / "train_databases"
+    shutil.rmtree(databases / "shop")
+    result = load_source("bird", hub_settings("bird", bird_root / "train" / "train_tables.json", databases).data, tmp_path, seed=0)
+    assert {item.db_id for item in result.excluded} == {"shop"} and result.excluded_counts() == {"missing_database": len(result.excluded)}
+    assert str(databases / "shop" / "shop.sqlite") in result.excluded[0].detail
+
+
+def test_hub_missing_tables_or_databases_say_what_is_missing(fake_hub: dict, spider_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(SourceFormatError, match=r"tables_path: .*absent.json not found; the hub copy xlangai/spider has no schemas"):
+        load_source("spider", hub_settings("spider", tmp_path / "absent.json", spider_root / "database").data, tmp_path, seed=0)
+    with pytest.raises(SourceFormatError, match=r"databases_path: .*nowhere is not a directory; .*has no databases"):
+        load_source("spider", hub_settings("spider", spider_root / "tables.json", tmp_path / "nowhere").data, tmp_path, seed=0)
+
+
+def test_hub_split_or_column_missing_is_named(fake_hub: dict, spider_root: Path, tmp_path: Path) -> None:
+    settings = hub_settings("spider", spider_root / "tables.json", spider_root / "database", "data.spider.splits=[dev]")
+    fake_hub["splits"] = {"train": hub_rows(spider_root, "spider", "train_spider.json")}
+    with pytest.raises(SourceFormatError, match=r"xlangai/spider has no 'dev' split \(looked for \['dev', 'validation'\]"):
+        load_source("spider", settings.data, tmp_path, seed=0)
+    fake_hub["splits"] = {"validation": [{"db_id": "shop", "question": "q"}]}
+    with pytest.raises(SourceFormatError, match=r"split 'validation': missing columns \['query'\]"):
+        load_source("spider", settings.data, tmp_path, seed=0)
+
+
+def test_hub_source_needs_tables_and_databases_paths() -> None:
+    with pytest.raises(ValueError, match="'hub' source needs 'tables_path' and 'databases_path'"):
+        load_settings(None, overrides=["data.bird.kind=hub", "data.bird.tables_path=t.json"])
+
+
+def test_relative_data_paths_resolve_against_the_checkout_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the working directory must not matter
+    settings = load_settings(None, overrides=["data.spider.kind=local", "data.spider.path=no/such/folder"])
+    with pytest.raises(SourceFormatError, match=f"{REPO_ROOT / 'no' / 'such' / 'folder'} is not a directory"):
+        load_source("spider", settings.data, tmp_path, seed=0)

@@ -190,3 +190,40 @@ def test_find_leaks_ignores_databases_when_splitting_by_question() -> None:
     splits = split_examples(examples, "by_question", 0.1, 0.1, seed=0)
     assert find_leaks(splits, by_database=False) == []
     assert [leak.kind for leak in find_leaks(splits, by_database=True)] == ["database"]
+
+
+# --- official_dev -------------------------------------------------------------------
+
+
+def with_split(example: Example, split: str) -> Example:
+    from dataclasses import replace
+
+    return replace(example, split=split, example_id=example.example_id.replace("/train/", f"/{split}/"))
+
+
+def test_official_dev_tests_on_the_released_dev_split() -> None:
+    train = population(12, seed=1)
+    dev = [with_split(make_example(i, f"dev_db{i % 3}", f"Dev question {i}?"), "dev") for i in range(40)]
+    splits = split_examples(train + dev, "official_dev", 0.1, 0.3, seed=0)
+    assert_partition(splits, train + dev)
+    assert ids(splits["test"]) == ids(dev)  # test_fraction plays no part
+    assert abs(len(splits["validation"]) - round(0.1 * len(train))) <= 3
+    assert find_leaks(splits, by_database=False) == []
+
+
+def test_official_dev_keeps_a_train_twin_of_a_dev_question_in_test() -> None:
+    train = [make_example(i, "db0", f"Question {i}?") for i in range(30)]
+    twin = make_example(99, "db1", "  QUESTION 5? ")
+    dev = [with_split(make_example(100, "db1", "Question 5?"), "dev"), with_split(make_example(101, "db1", "Other?"), "dev")]
+    splits = split_examples([*train, twin, *dev], "official_dev", 0.1, 0.1, seed=0)
+    assert twin in splits["test"] and find_leaks(splits, by_database=False) == []
+    assert_partition(splits, [*train, twin, *dev])
+
+
+@pytest.mark.parametrize("which", ["dev", "train"])
+def test_official_dev_needs_dev_and_something_else(which: str) -> None:
+    examples = [make_example(i, "db0", f"Q{i}") for i in range(5)]
+    if which == "dev":
+        examples = [with_split(e, "dev") for e in examples]
+    with pytest.raises(ValueError, match="official_dev' needs a loaded 'dev' split"):
+        split_examples(examples, "official_dev", 0.1, 0.1, seed=0)

@@ -199,3 +199,42 @@ def test_tokenize_split_all_dropped_reports_zeros(tokenizer) -> None:
     rows, stats = tokenize_split([make_example(0, SCHEMA, QUESTION, SQL)], tokenizer, "inst", max_seq_length=3, include_evidence=True)
     assert rows == []
     assert (stats.examples, stats.dropped_too_long, stats.max_tokens) == (0, 1, 0)
+
+
+# --- shrinking the schema to the token budget ----------------------------------------------
+
+BIG_SCHEMA = "\n".join(
+    [SCHEMA, "-- examples: singer_id: 1, 2, 3; name: 'Joe', 'Ann'; age: 52, 29"]
+    + [f"CREATE TABLE other_{k} (other_id INTEGER PRIMARY KEY, name TEXT, age INTEGER);\n-- examples: name: 'x{k}'" for k in range(6)]
+)
+
+
+def prompt_length(tokenizer, schema: str) -> int:
+    return len(tokenize_example(tokenizer, user_message(schema, QUESTION, None), SQL, "inst").input_ids)
+
+
+def test_shrink_steps_apply_in_order_and_only_as_needed(tokenizer) -> None:
+    from t2sql_pipeline.core.schema_prompt import drop_sample_values, keep_referenced_tables
+
+    full = prompt_length(tokenizer, BIG_SCHEMA)
+    no_values = prompt_length(tokenizer, drop_sample_values(BIG_SCHEMA, SQL))
+    referenced = prompt_length(tokenizer, keep_referenced_tables(drop_sample_values(BIG_SCHEMA, SQL), SQL))
+    assert full > no_values > referenced
+    examples = [make_example(i, BIG_SCHEMA, QUESTION, SQL) for i in range(3)]
+    for limit, (values, tables, dropped) in [(full, (0, 0, 0)), (no_values, (3, 0, 0)), (referenced, (3, 3, 0)), (referenced - 1, (3, 3, 3))]:
+        rows, stats = tokenize_split(examples, tokenizer, "inst", max_seq_length=limit, include_evidence=True)
+        assert (stats.shrunk_sample_values, stats.shrunk_unreferenced_tables, stats.dropped_too_long) == (values, tables, dropped)
+        assert len(rows) == 3 - dropped and all(len(row["input_ids"]) <= limit for row in rows)
+
+
+def test_shrunk_prompt_keeps_the_referenced_table_and_the_whole_sql(tokenizer) -> None:
+    limit = prompt_length(tokenizer, SCHEMA)
+    rows, stats = tokenize_split([make_example(0, BIG_SCHEMA, QUESTION, SQL)], tokenizer, "inst", max_seq_length=limit, include_evidence=True)
+    assert stats.shrunk_unreferenced_tables == 1
+    prompt = tokenizer.decode(rows[0]["prompt_ids"], skip_special_tokens=True)
+    assert "singer_id" in prompt and "other_" not in prompt and "examples" not in prompt
+    assert tokenizer.decode(labelled_row(rows[0]), skip_special_tokens=True).strip() == SQL
+
+
+def labelled_row(row: dict) -> list[int]:
+    return [label for label in row["labels"] if label != IGNORE_INDEX]

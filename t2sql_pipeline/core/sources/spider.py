@@ -59,6 +59,11 @@ def load_spider_local(root: Path, splits: list[str], *, check_gold: bool = True)
                     )
                 )
     loaded = check_and_collect(candidates, check_gold)
+    return with_spider_hardness(loaded)
+
+
+def with_spider_hardness(loaded: LoadResult) -> LoadResult:
+    """Label kept examples with the official Spider hardness (only once their gold SQL is known to run)."""
     return LoadResult([replace(e, difficulty=_hardness(e.gold_sql)) for e in loaded.examples], loaded.excluded)
 
 
