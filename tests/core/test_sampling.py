@@ -203,3 +203,16 @@ def test_real_bird_dev_at_45_percent() -> None:
     assert max_shift_pct_points(population, result.examples, lambda e: e.difficulty) <= 1.0
     assert result.max_shift_pct_points <= 1.0
     assert len(result.strata) >= 9  # 3 difficulties x 3 evidence buckets (+ no-evidence if any)
+
+
+def test_real_bird_dev_at_45_percent_through_the_loader() -> None:
+    root = SHARED_DATA / "bird-dev"
+    if not (root / "dev.json").is_file():
+        pytest.skip(f"BIRD dev not found at {root} (set T2SQL_SHARED_DATA)")
+    from t2sql_pipeline.core.sources.bird import load_bird_local
+
+    population = load_bird_local(root, ["dev"], require_database=False).examples
+    result = stratified_sample(population, 0.45, evidence_buckets=3, seed=42)
+    assert len(result.examples) == round(0.45 * 1534)
+    assert result.max_shift_pct_points <= 1.0
+    assert max_shift_pct_points(population, result.examples, lambda e: e.db_id) <= 1.0  # databases too, though not strata

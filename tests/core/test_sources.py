@@ -445,3 +445,27 @@ def test_relative_data_paths_resolve_against_the_checkout_root(tmp_path: Path, m
     settings = load_settings(None, overrides=["data.spider.kind=local", "data.spider.path=no/such/folder"])
     with pytest.raises(SourceFormatError, match=f"{REPO_ROOT / 'no' / 'such' / 'folder'} is not a directory"):
         load_source("spider", settings.data, tmp_path, seed=0)
+
+
+def test_real_bird_dev_questions_only_without_databases() -> None:
+    root = SHARED_DATA / "bird-dev"
+    if not (root / "dev.json").is_file():
+        pytest.skip(f"BIRD dev not found at {root} (set T2SQL_SHARED_DATA)")
+    result = load_bird_local(root, ["dev"], require_database=False)
+    records = read(root / "dev.json")
+    assert len(result.examples) == len(records) == 1534 and result.excluded == []
+    assert [e.evidence for e in result.examples] == [r["evidence"] for r in records]
+    assert sum(1 for e in result.examples if e.evidence) > 1300  # most BIRD questions carry evidence
+    assert {e.difficulty for e in result.examples} == {"simple", "moderate", "challenging"}
+    assert len({e.db_id for e in result.examples}) == 11
+
+
+def test_questions_only_still_checks_gold_where_the_database_exists(spider_root: Path) -> None:
+    records = read(spider_root / "dev.json")
+    records[0]["query"] = "SELECT nope FROM nowhere"
+    write(spider_root / "dev.json", records)
+    candidates = load_spider_local(spider_root, ["dev"], check_gold=False).examples
+    from t2sql_pipeline.core.sources.examples import check_and_collect
+
+    result = check_and_collect(candidates, True, require_database=False)
+    assert result.excluded_counts() == {"gold_sql_fails": 1}

@@ -31,7 +31,9 @@ def bird_split_folder(root: Path, split: str) -> Path:
     raise SourceFormatError(f"BIRD split {split!r}: neither {nested / f'{split}.json'} nor {root / f'{split}.json'} exists")
 
 
-def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True) -> LoadResult:
+def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True, require_database: bool = True) -> LoadResult:
+    """Without the databases every question is excluded as `missing_database` (listed, no crash);
+    `require_database=False` loads the questions anyway, for sampling studies only."""
     unknown = set(splits) - set(BIRD_SPLITS)
     if unknown:
         raise SourceFormatError(f"BIRD splits {sorted(unknown)} unknown; choose from {list(BIRD_SPLITS)}")
@@ -59,4 +61,4 @@ def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True) -
                     schema=schemas[db_id],
                 )
             )
-    return check_and_collect(candidates, check_gold)
+    return check_and_collect(candidates, check_gold, require_database=require_database)

@@ -85,11 +85,19 @@ def read_schemas(tables_path: Path) -> dict[str, str]:
     return schemas
 
 
-def check_and_collect(candidates: list[Example], check_gold: bool) -> LoadResult:
-    """Keep examples whose database exists and whose gold SQL executes; list the rest with reasons."""
+def check_and_collect(candidates: list[Example], check_gold: bool, *, require_database: bool = True) -> LoadResult:
+    """Keep examples whose database exists and whose gold SQL executes; list the rest with reasons.
+
+    `require_database=False` (questions only, e.g. to study sampling on BIRD dev without its
+    1.5 GB of databases) keeps examples whose database is absent, unchecked; the pipeline never
+    does this, since training and evaluation need executable gold SQL.
+    """
     kept: list[Example] = []
     excluded: list[ExcludedExample] = []
     for example in candidates:
+        if not require_database and not Path(example.db_path).is_file():
+            kept.append(example)
+            continue
         if not Path(example.db_path).is_file():
             excluded.append(ExcludedExample(example.example_id, example.db_id, "missing_database", example.db_path))
             continue
