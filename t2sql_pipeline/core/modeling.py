@@ -148,12 +148,12 @@ def build_quantization_config(quantization: QuantizationSettings, compute_dtype:
 
 
 def load_base_for_training(
-    path: str, *, dtype: str, quantization: BitsAndBytesConfig | None, gradient_checkpointing: bool
+    path: str, *, dtype: str, quantization: BitsAndBytesConfig | None, gradient_checkpointing: bool, attention: str = "sdpa"
 ) -> PreTrainedModel:
     """The base model for LoRA training: in `dtype`, or 4-bit and prepared for k-bit training when `quantization` is given."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, quantization_config=quantization, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, quantization_config=quantization, attn_implementation=attention)
     if quantization is not None:
         from peft import prepare_model_for_kbit_training
 

@@ -54,14 +54,20 @@ class HardwarePlan:
     optimizer: str  # a transformers `optim` name
     load_in_4bit: bool
     compute_dtype: str  # torch dtype name for the base weights / 4-bit matmuls
+    packing: bool = False  # padding-free batches
+    attention: str = "sdpa"  # transformers attn_implementation
     fallbacks: tuple[str, ...] = ()
 
 
-def resolve_hardware(settings: PipelineSettings, *, cuda: bool | None = None, bf16_supported: bool | None = None) -> HardwarePlan:
+def resolve_hardware(
+    settings: PipelineSettings, *, cuda: bool | None = None, bf16_supported: bool | None = None, flash_attention: bool | None = None
+) -> HardwarePlan:
     """Precision auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU; CUDA-only options fall back on CPU."""
     import torch
+    from transformers.utils import is_flash_attn_2_available
 
     cuda = torch.cuda.is_available() if cuda is None else cuda
+    flash_attention = (cuda and is_flash_attn_2_available()) if flash_attention is None else flash_attention
     bf16_supported = (cuda and torch.cuda.is_bf16_supported()) if bf16_supported is None else bf16_supported
     t, q = settings.training, settings.quantization
     fallbacks: list[str] = []
@@ -87,7 +93,13 @@ def resolve_hardware(settings: PipelineSettings, *, cuda: bool | None = None, bf
         compute_dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(precision, "float32")
     if not load_in_4bit and precision == "fp16":
         compute_dtype = "float32"  # fp16 mixed precision needs fp32 master weights (the GradScaler refuses fp16 grads)
-    return HardwarePlan(precision, optimizer, load_in_4bit, compute_dtype, tuple(fallbacks))
+    flash_attention = flash_attention and precision in {"bf16", "fp16"}  # the kernels have no fp32 path
+    packing = t.packing and flash_attention
+    if t.packing and not flash_attention:
+        # SDPA/eager turn a packed row into one (total x total) masked attention: slower than padding (measured on CPU).
+        fallbacks.append("training.packing=true needs FlashAttention-2 (flash-attn on CUDA) for variable-length attention; using padded batches instead")
+    attention = "flash_attention_2" if flash_attention else "sdpa"
+    return HardwarePlan(precision, optimizer, load_in_4bit, compute_dtype, packing, attention, tuple(fallbacks))
 
 
 def build_lora_config(lora: LoraSettings) -> LoraConfig:
@@ -138,7 +150,7 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         use_cpu=plan.precision == "fp32",
         # Padding-free: each micro-batch is flattened into one row with restarting position_ids, so no pad
         # tokens are computed; the examples are already budgeted upstream, so no bin packing (which cuts) is needed.
-        padding_free=t.packing,
+        padding_free=plan.packing,
         packing=False,
         max_length=None,  # examples were budgeted and tokenized upstream; never cut here
         dataloader_num_workers=0,
@@ -226,7 +238,11 @@ def train_adapter(
         tokenizer.pad_token = tokenizer.eos_token
     quantization = build_quantization_config(settings.quantization, plan.compute_dtype) if plan.load_in_4bit else None
     model = load_base_for_training(
-        base_model_path, dtype=plan.compute_dtype, quantization=quantization, gradient_checkpointing=settings.training.gradient_checkpointing
+        base_model_path,
+        dtype=plan.compute_dtype,
+        quantization=quantization,
+        gradient_checkpointing=settings.training.gradient_checkpointing,
+        attention=plan.attention,
     )
     trainer = SFTTrainer(
         model=model,

@@ -38,6 +38,15 @@ EXTRACT_CASES = [
     ("", ""),
     ("   \n\n  ", ""),
     ("```sql\n```", ""),
+    # Seen in real outputs of instruction-tuned models:
+    ("SELECT a FROM t\n```", "SELECT a FROM t;"),  # a closing fence that was never opened
+    ('SELECT count(*) FROM singer WHERE country = "France"\n```\n\nThis query counts', 'SELECT count(*) FROM singer WHERE country = "France";'),
+    ("SELECT a FROM t -- pick a", "SELECT a FROM t;"),  # the semicolon must not land inside the comment
+    ("```sql\nSELECT a -- the a column\nFROM t\n```", "SELECT a \nFROM t;"),
+    ("SELECT a FROM t WHERE b = '--x'", "SELECT a FROM t WHERE b = '--x';"),  # not a comment inside quotes
+    ("<SQL>SELECT a FROM t</SQL>", "SELECT a FROM t;"),
+    ("sql\nSELECT a FROM t", "SELECT a FROM t;"),  # fence language left over after the model dropped the backticks
+    ("SELECT a FROM t;\n\n### Explanation\nIt selects a.", "SELECT a FROM t;"),
 ]
 
 

@@ -99,18 +99,25 @@ def test_cuda_only_settings_fall_back_on_cpu_with_a_named_message() -> None:
     settings = tiny_settings("training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true")
     plan = resolve_hardware(settings, cuda=False)
     assert (plan.precision, plan.optimizer, plan.load_in_4bit, plan.compute_dtype) == ("fp32", "adamw_torch", False, "float32")
-    assert len(plan.fallbacks) == 2
+    assert (plan.packing, plan.attention) == (False, "sdpa")
+    assert len(plan.fallbacks) == 3
     assert "training.optimizer=paged_adamw_8bit" in plan.fallbacks[0] and "adamw_torch" in plan.fallbacks[0]
     assert "quantization.load_in_4bit" in plan.fallbacks[1]
-    assert resolve_hardware(tiny_settings(), cuda=False).fallbacks == ()
+    assert "training.packing=true needs FlashAttention" in plan.fallbacks[2] and "padded batches" in plan.fallbacks[2]
+    assert resolve_hardware(tiny_settings("training.packing=false"), cuda=False).fallbacks == ()
     with pytest.raises(ValueError, match="training.precision=bf16 needs a CUDA GPU"):
         resolve_hardware(tiny_settings("training.precision=bf16"), cuda=False)
 
 
 def test_cuda_plan_uses_the_settings() -> None:
     settings = tiny_settings("training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true")
-    plan = resolve_hardware(settings, cuda=True, bf16_supported=True)
+    plan = resolve_hardware(settings, cuda=True, bf16_supported=True, flash_attention=True)
     assert (plan.precision, plan.optimizer, plan.load_in_4bit, plan.compute_dtype, plan.fallbacks) == ("bf16", "paged_adamw_8bit", True, "bfloat16", ())
+    assert (plan.packing, plan.attention) == (True, "flash_attention_2")
+    no_flash = resolve_hardware(settings, cuda=True, bf16_supported=True, flash_attention=False)
+    assert (no_flash.packing, no_flash.attention) == (False, "sdpa") and len(no_flash.fallbacks) == 1
+    fp32 = resolve_hardware(tiny_settings("training.precision=fp32"), cuda=True, flash_attention=True)
+    assert (fp32.packing, fp32.attention) == (False, "sdpa")  # FlashAttention has no fp32 kernels
     older = resolve_hardware(settings, cuda=True, bf16_supported=False)
     assert (older.precision, older.compute_dtype) == ("fp16", "float16")
     assert resolve_hardware(tiny_settings("quantization.compute_dtype=float32"), cuda=True, bf16_supported=True).compute_dtype == "float32"
@@ -124,7 +131,7 @@ def test_sft_config_carries_every_training_setting(tmp_path: Path, optimizer: st
         "training.gradient_accumulation_steps=3", "training.gradient_checkpointing=true", "training.save_steps=5",
         "training.save_total_limit=3", "training.eval_strategy=epoch", "training.save_strategy=epoch", "experiment.seed=7",
     )
-    config = build_sft_config(settings, tmp_path, HardwarePlan("fp32", optimizer, False, "float32"))  # what a GPU plan passes
+    config = build_sft_config(settings, tmp_path, HardwarePlan("fp32", optimizer, False, "float32", packing=True))  # a GPU plan's choices
     assert config.optim == optimizer
     assert (config.lr_scheduler_type, config.warmup_steps, config.weight_decay, config.max_steps) == ("cosine", 0.1, 0.01, 7)
     assert (config.gradient_accumulation_steps, config.gradient_checkpointing, config.seed) == (3, True, 7)
@@ -146,7 +153,8 @@ def test_padding_free_batches_mask_prompts_and_keep_sequences_apart(base_path: s
     data = Dataset.from_list([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
     settings = tiny_settings("training.max_steps=1")
     model = AutoModelForCausalLM.from_pretrained(base_path)
-    trainer = SFTTrainer(model=model, args=build_sft_config(settings, tmp_path), train_dataset=data, eval_dataset=data, processing_class=AutoTokenizer.from_pretrained(base_path))
+    plan = HardwarePlan("fp32", "adamw_torch", False, "float32", packing=True)  # what a FlashAttention GPU gets
+    trainer = SFTTrainer(model=model, args=build_sft_config(settings, tmp_path, plan), train_dataset=data, eval_dataset=data, processing_class=AutoTokenizer.from_pretrained(base_path))
     batch = trainer.data_collator([data[i] for i in range(3)])
     assert batch["input_ids"].shape[0] == 1 and "attention_mask" not in batch  # one row, no pad tokens
     offset = 0
@@ -186,7 +194,7 @@ def test_training_logs_metrics_reports_fallbacks_once_and_cleans_up(base_path: s
     )
     assert outcome.global_step == 4 and outcome.resumed_from_step == 0
     not_applicable = [m for m in messages if "not applicable" in m]
-    assert len(not_applicable) == 2
+    assert len(not_applicable) == 3  # optimizer, 4-bit, packing: one line each
     assert sum("training.optimizer=adamw_8bit" in m for m in not_applicable) == 1
     assert sum("quantization.load_in_4bit" in m for m in not_applicable) == 1
     train_rows = [m for m, _ in logged if "loss" in m]

@@ -1,0 +1,45 @@
+"""The benchmark scripts run end to end on a tiny model (no timing assertions), and their FLOP counts are right."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks import generation_throughput, train_throughput  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("name", "published_billions"),
+    [("llama-3.2-1b", 1.24), ("qwen2.5-coder-1.5b", 1.54), ("tinyllama-1.1b", 1.10 - 0.0655)],  # TinyLlama: its input embedding is no matmul
+)
+def test_matmul_parameters_match_the_published_sizes(name: str, published_billions: float) -> None:
+    assert train_throughput.matmul_parameters(train_throughput.ARCHITECTURES[name]) / 1e9 == pytest.approx(published_billions, abs=0.01)
+
+
+def test_training_flops_add_causal_attention() -> None:
+    arch = dict(train_throughput.TINY)
+    n = train_throughput.matmul_parameters(arch)
+    assert train_throughput.training_flops(arch, [10]) == 4 * n * 10 + 6 * 2 * 10 * 64 * 10
+
+
+def test_train_throughput_smoke(tmp_path: Path) -> None:
+    results = train_throughput.main(["--tiny", "--peak-flops", "1e12", "--out", str(tmp_path / "train.json")])
+    assert [m.scenario for m in results] == ["recipe", "fastest"]
+    assert all(m.tokens_per_second > 0 and m.mfu is not None and m.mfu > 0 for m in results)
+    assert all(m.peak_memory_gib is None for m in results)  # CPU: nothing to report
+    recipe, fastest = results
+    assert any("quantization.load_in_4bit" in f for f in recipe.fallbacks)
+    assert [f.split("=")[0] for f in fastest.fallbacks] == ["training.packing"]  # CPU: no FlashAttention
+    assert (tmp_path / "train.json").is_file()
+
+
+def test_generation_throughput_smoke(tmp_path: Path) -> None:
+    result = generation_throughput.main(["--tiny", "--out", str(tmp_path / "generation.json")])
+    assert result.prompts == 12 and result.single_prompts_measured == 4
+    assert result.batched_seconds > 0 and result.single_seconds_for_all == pytest.approx(result.single_seconds_measured * 3)
+    assert (tmp_path / "generation.json").is_file()
