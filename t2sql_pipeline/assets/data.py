@@ -25,6 +25,8 @@ def _raw_metadata(manifest: RawDataManifest) -> dict[str, object]:
 def raw_spider(context: AssetExecutionContext, settings: PipelineSettingsResource, tracking: MlflowTrackingResource) -> RawDataManifest:
     """Spider-format questions with gold SQL, one normalized row each (source, db, question, SQL, hardness, schema).
 
+    The schema is CREATE TABLE text, with `prompt.sample_values` values per column read from the database when set.
+
     Questions whose database is missing or whose gold SQL fails are excluded and listed, never dropped silently.
     """
     manifest = pipeline.raw_data(run_context(context, settings, tracking), "spider")
@@ -84,7 +86,9 @@ def tokenized_splits(
 ) -> SplitsManifest:
     """Train / validation / test splits with no leakage, tokenized with the base model's tokenizer.
 
-    Prompt tokens carry label -100, so only the SQL answer is learned.
+    Prompt tokens carry label -100, so only the SQL answer is learned. A prompt over
+    `prompt.max_seq_length` loses its sample values, then the tables its gold SQL does not
+    read; one that still does not fit is dropped. The table counts each step per split.
     """
     manifest = pipeline.tokenized_splits(run_context(context, settings, tracking), stratified_sample, base_model)
     table = (
