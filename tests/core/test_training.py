@@ -96,7 +96,7 @@ def test_quantization_config_fields(quant_type: str, double: bool, dtype: str) -
 
 
 def test_cuda_only_settings_fall_back_on_cpu_with_a_named_message() -> None:
-    settings = tiny_settings("training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true")
+    settings = tiny_settings("training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true", "training.packing=true")
     plan = resolve_hardware(settings, cuda=False)
     assert (plan.precision, plan.optimizer, plan.load_in_4bit, plan.compute_dtype) == ("fp32", "adamw_torch", False, "float32")
     assert (plan.packing, plan.attention) == (False, "sdpa")
@@ -110,7 +110,7 @@ def test_cuda_only_settings_fall_back_on_cpu_with_a_named_message() -> None:
 
 
 def test_cuda_plan_uses_the_settings() -> None:
-    settings = tiny_settings("training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true")
+    settings = tiny_settings("training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true", "training.packing=true")
     plan = resolve_hardware(settings, cuda=True, bf16_supported=True, flash_attention=True)
     assert (plan.precision, plan.optimizer, plan.load_in_4bit, plan.compute_dtype, plan.fallbacks) == ("bf16", "paged_adamw_8bit", True, "bfloat16", ())
     assert (plan.packing, plan.attention) == (True, "flash_attention_2")
@@ -184,7 +184,7 @@ def test_training_logs_metrics_reports_fallbacks_once_and_cleans_up(base_path: s
     rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in make_rows(base_path)]
     settings = tiny_settings(
         "training.max_steps=4", "training.logging_steps=1", "training.eval_steps=2", "training.save_steps=2",
-        "training.per_device_batch_size=4", "training.optimizer=adamw_8bit", "quantization.load_in_4bit=true",
+        "training.per_device_batch_size=4", "training.optimizer=adamw_8bit", "quantization.load_in_4bit=true", "training.packing=true",
     )
     logged: list[tuple[dict[str, float], int]] = []
     messages: list[str] = []
