@@ -121,18 +121,18 @@ def schema_with_sample_values(schema: str, db_path: str, per_column: int) -> str
         for line in schema.splitlines():
             lines.append(line)
             table = table_of_line(line)
-            if table is not None and (values := _sample_values(conn, table, per_column)):
+            if table is not None and (values := _sample_values(conn, table, per_column, db_path)):
                 lines.append(SAMPLE_VALUES_PREFIX + values)
         return "\n".join(lines)
     finally:
         conn.close()
 
 
-def _sample_values(conn: sqlite3.Connection, table: str, per_column: int) -> str:
+def _sample_values(conn: sqlite3.Connection, table: str, per_column: int, db_path: str) -> str:
     try:
         cursor = conn.execute(f"SELECT * FROM {_quoted(table)} LIMIT {_ROWS_SCANNED}")
-    except sqlite3.Error as error:  # a table in tables.json but not in the file: say so in the error
-        raise SchemaError(f"table {table!r}: cannot read sample values ({error})") from None
+    except sqlite3.Error as error:  # a table in tables.json but not in the file: name both
+        raise SchemaError(f"{db_path}: table {table!r} from the tables file cannot be read for sample values ({error})") from None
     names = [column[0] for column in cursor.description]
     seen: list[dict[str, None]] = [{} for _ in names]  # dicts keep first-seen order
     for row in cursor.fetchall():

@@ -279,7 +279,7 @@ def test_zero_sample_values_leaves_the_schema_alone(concert_db: Path) -> None:
 
 
 def test_table_in_schema_but_not_in_database_is_named(concert_db: Path) -> None:
-    with pytest.raises(SchemaError, match="table 'ghost'"):
+    with pytest.raises(SchemaError, match=r"concert_singer.sqlite: table 'ghost' from the tables file"):
         schema_with_sample_values("CREATE TABLE ghost (id INTEGER);", str(concert_db), 2)
 
 
