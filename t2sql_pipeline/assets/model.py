@@ -54,6 +54,8 @@ def lora_adapter(
             "eval_token_accuracy": manifest.eval_token_accuracy,
             "trainable_parameters": manifest.trainable_parameters,
             "train_seconds": manifest.seconds,
+            "resumed_from_step": manifest.resumed_from_step,
+            "hardware_fallbacks": MetadataValue.md("\n".join(f"- {f}" for f in manifest.hardware_fallbacks) or "none"),
             "mlflow_run_id": manifest.mlflow_run_id,
             "loss_curve": MetadataValue.md(f"![loss curve](data:image/png;base64,{curve})"),
             "path": MetadataValue.path(manifest.path),
