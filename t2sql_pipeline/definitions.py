@@ -5,13 +5,13 @@ from __future__ import annotations
 from dagster import Definitions, define_asset_job, load_assets_from_modules
 
 from t2sql_pipeline.assets import data, evaluation, model
-from t2sql_pipeline.assets.data import strata_shares_preserved
+from t2sql_pipeline.assets.data import gold_sql_executes, splits_share_no_database, splits_share_no_question, strata_shares_preserved
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
 all_assets = load_assets_from_modules([data, model, evaluation])
-all_asset_checks = [strata_shares_preserved]
+all_asset_checks = [strata_shares_preserved, splits_share_no_database, splits_share_no_question, gold_sql_executes]
 
 defs = Definitions(
     assets=all_assets,

@@ -76,6 +76,8 @@ class AdapterManifest(Manifest):
     total_parameters: int
     seconds: float
     loss_curve_path: str
+    resumed_from_step: int = 0  # > 0: this run continued a crashed run's checkpoint
+    hardware_fallbacks: list[str] = []  # settings that could not apply on this machine, and what was used instead
 
 
 class ModelScore(Manifest):

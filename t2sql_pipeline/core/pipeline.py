@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from t2sql_pipeline.core.example_store import read_examples, write_examples
@@ -24,6 +24,7 @@ from t2sql_pipeline.core.manifests import (
     StratumRow,
 )
 from t2sql_pipeline.core.sampling import stratified_sample
+from t2sql_pipeline.core.schema_prompt import schema_with_sample_values
 from t2sql_pipeline.core.settings import PipelineSettings
 from t2sql_pipeline.core.sources import Source, load_source
 from t2sql_pipeline.core.splits import find_leaks, split_examples
@@ -45,6 +46,8 @@ class RunContext:
 def raw_data(ctx: RunContext, source: Source) -> RawDataManifest:
     out = ctx.stage_dir(f"raw_{source}")
     result = load_source(source, ctx.settings.data, out, ctx.settings.experiment.seed)
+    if (per_column := ctx.settings.prompt.sample_values) > 0:  # read once here, so later stages never open databases for prompts
+        result = replace(result, examples=[replace(e, schema=schema_with_sample_values(e.schema, e.db_path, per_column)) for e in result.examples])
     excluded_path = out / "excluded.json"
     excluded_path.write_text(json.dumps([asdict(e) for e in result.excluded], indent=1), encoding="utf-8")
     counts = result.excluded_counts()
@@ -112,23 +115,32 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
             raise ValueError(f"split {name!r} is empty after tokenization ({token_stats.dropped_too_long} too long)")
         datasets[name] = Dataset.from_list(rows)
         stats[name] = SplitStats(databases=len({e.db_id for e in members}), **asdict(token_stats))
+        ctx.log(
+            f"{name}: {token_stats.examples} examples; to fit {s.prompt.max_seq_length} tokens, "
+            f"{token_stats.shrunk_sample_values} lost sample values, {token_stats.shrunk_unreferenced_tables} lost unreferenced tables, "
+            f"{token_stats.dropped_too_long} dropped"
+        )
     path = ctx.stage_dir("tokenized_splits") / "dataset"
     DatasetDict(datasets).save_to_disk(str(path))
-    return SplitsManifest(path=str(path), prompt_format=fmt, splits=stats, database_leaks=0, question_leaks=0)
+    return SplitsManifest(path=str(path), prompt_format=fmt, splits=stats, database_leaks=0, question_leaks=0, mode=s.splits.mode)
 
 
 def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest) -> AdapterManifest:
     from datasets import load_from_disk
 
     from t2sql_pipeline.core.tracking import TrackedRun
-    from t2sql_pipeline.core.training import train_adapter
+    from t2sql_pipeline.core.training import checkpoint_key, train_adapter
 
     data = load_from_disk(splits.path)
     out = ctx.stage_dir("lora_adapter")
-    ctx.log(f"training a LoRA adapter on {len(data['train'])} examples ({ctx.settings.training.max_steps} max steps)")
+    # Keyed by settings + base weights + data, not by run: a rerun after a crash finds and resumes the checkpoints.
+    checkpoints = ctx.run_dir.parent / "checkpoints" / checkpoint_key(ctx.settings, base.path, data["train"])
+    ctx.log(f"training a LoRA adapter on {len(data['train'])} examples ({ctx.settings.training.max_steps} max steps); checkpoints in {checkpoints}")
     with TrackedRun.start(ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name) as run:
         run.log_settings(ctx.settings)
-        outcome = train_adapter(base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=run.log_metrics)
+        outcome = train_adapter(
+            base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=run.log_metrics, checkpoint_dir=checkpoints, log=ctx.log
+        )
         curve = run.log_loss_curve(outcome.log_history, out / "loss_curve.png")
         run.log_artifacts(outcome.adapter_dir, "adapter")
         run.log_metrics({"final_train_loss": outcome.train_loss, "trainable_parameters": outcome.trainable_parameters}, outcome.global_step)
@@ -143,6 +155,8 @@ def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifes
             total_parameters=outcome.total_parameters,
             seconds=outcome.seconds,
             loss_curve_path=str(curve),
+            resumed_from_step=outcome.resumed_from_step,
+            hardware_fallbacks=list(outcome.fallbacks),
         )
 
 
@@ -157,7 +171,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         rows = rows[: ctx.settings.evaluation.max_examples]
     evaluations = []
     for label, adapter_path in (("base", None), ("adapter", adapter.path)):
-        model, tokenizer = load_for_evaluation(base.path, adapter_path)
+        model, tokenizer = load_for_evaluation(base.path, adapter_path, ctx.settings)
         evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings))
         ctx.log(f"{label}: execution accuracy {evaluations[-1].execution_accuracy:.1%} on {len(rows)} test questions")
     base_eval, adapter_eval = evaluations

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -43,14 +43,20 @@ class SyntheticSettings(_Strict):
 
 
 class SourceSettings(_Strict):
-    kind: Literal["none", "synthetic", "local"]
-    path: str | None = None
+    kind: Literal["none", "synthetic", "local", "hub"]
+    path: str | None = None  # relative paths (here and below) resolve against the checkout root
     splits: Annotated[list[str], Field(min_length=1)]
+    hub_id: str | None = None  # hub: dataset id; null uses the source's default (xlangai/spider, birdsql/bird23-train-filtered)
+    hub_revision: str | None = None  # hub: a commit or tag, for reproducible loads
+    tables_path: str | None = None  # hub: Spider-format tables JSON (hub copies carry no schemas)
+    databases_path: str | None = None  # hub: folder of <db_id>/<db_id>.sqlite (hub copies carry no databases)
 
     @model_validator(mode="after")
-    def _path_for_local(self) -> SourceSettings:
+    def _paths_for_kind(self) -> SourceSettings:
         if self.kind == "local" and not self.path:
             raise ValueError("a 'local' source needs 'path' (the official release folder)")
+        if self.kind == "hub" and not (self.tables_path and self.databases_path):
+            raise ValueError("a 'hub' source needs 'tables_path' and 'databases_path': hub copies carry no schemas or databases")
         return self
 
 
@@ -67,7 +73,7 @@ class SampleSettings(_Strict):
 
 
 class SplitSettings(_Strict):
-    mode: Literal["by_database", "by_question"]
+    mode: Literal["by_database", "by_question", "official_dev"]
     validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -82,6 +88,7 @@ class PromptSettings(_Strict):
     format: Literal["auto", "chat_template", "inst"]
     max_seq_length: PositiveInt
     include_evidence: bool
+    sample_values: NonNegativeInt = 0  # distinct values shown per column, read from the database
 
 
 class DemoModelSettings(_Strict):
@@ -106,6 +113,14 @@ class LoraSettings(_Strict):
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
     target_modules: list[str] | Literal["all-linear"]
     modules_to_save: list[str]
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+class QuantizationSettings(_Strict):
+    load_in_4bit: bool = False  # QLoRA through bitsandbytes; CUDA only (falls back to the full-precision base on CPU)
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
 
 
 class TrainingSettings(_Strict):
@@ -122,6 +137,17 @@ class TrainingSettings(_Strict):
     max_grad_norm: Annotated[float, Field(gt=0.0)]
     gradient_checkpointing: bool
     precision: Literal["auto", "bf16", "fp16", "fp32"]
+    optimizer: Literal["adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"] = "adamw_torch"
+    eval_strategy: Literal["steps", "epoch"] = "steps"
+    save_strategy: Literal["steps", "epoch", "no"] = "steps"
+    save_steps: PositiveInt = 100
+    save_total_limit: PositiveInt = 2
+    packing: bool = True
+
+    @field_validator("save_strategy", mode="before")
+    @classmethod
+    def _bare_no(cls, value: object) -> object:
+        return "no" if value is False else value  # YAML reads a bare `no` as false
 
 
 class GenerationSettings(_Strict):
@@ -147,6 +173,7 @@ class PipelineSettings(_Strict):
     prompt: PromptSettings
     model: ModelSettings
     lora: LoraSettings
+    quantization: QuantizationSettings = QuantizationSettings()
     training: TrainingSettings
     generation: GenerationSettings
     evaluation: EvaluationSettings
