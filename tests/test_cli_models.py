@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from t2sql_pipeline.cli import main
-from t2sql_pipeline.core.registry import ensure_experiment, register_adapter
+from t2sql_pipeline.core.registry import CandidateScore, ensure_experiment, register_adapter
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def _populated(client: MlflowClient, tmp_path: Path) -> MlflowClient:
         run = client.create_run(experiment)
         client.log_metric(run.info.run_id, "adapter_execution_accuracy", float(accuracy))
         client.log_artifacts(run.info.run_id, str(adapter), "adapter")
-        register_adapter(client, "demo-exp", run.info.run_id, "adapter", {"execution_accuracy": accuracy})
+        register_adapter(client, "demo-exp", run.info.run_id, "adapter", {}, CandidateScore(float(accuracy), 0.1, "split"), margin=0.5)
     return client
 
 

@@ -97,3 +97,9 @@ class ReportManifest(Manifest):
     registered_model: str
     registered_version: str
     aliases: list[str]
+    promoted: bool
+    promotion_reason: str
+    champion_version: str | None
+    data_version: str
+    eval_split: str
+    code_version: str

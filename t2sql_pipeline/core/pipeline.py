@@ -164,9 +164,12 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     from datasets import load_from_disk
 
     from t2sql_pipeline.core.model_evaluation import evaluate_model, load_for_evaluation
+    from t2sql_pipeline.core.provenance import code_version, rows_fingerprint
+    from t2sql_pipeline.core.registry import CandidateScore
     from t2sql_pipeline.core.tracking import TrackedRun
 
-    rows = load_from_disk(splits.path)["test"].to_list()
+    data = load_from_disk(splits.path)
+    rows = data["test"].to_list()
     if ctx.settings.evaluation.max_examples:
         rows = rows[: ctx.settings.evaluation.max_examples]
     evaluations = []
@@ -183,21 +186,25 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
                 handle.write(json.dumps({"model": evaluation.label, **asdict(record)}) + "\n")
     scores = {e.label: ModelScore(**{k: v for k, v in asdict(e).items() if k not in {"label", "records"}}) for e in evaluations}
     report_path = out / "report.json"
-    report_path.write_text(json.dumps({k: v.model_dump() for k, v in scores.items()}, indent=1), encoding="utf-8")
+    provenance = {
+        "data_version": rows_fingerprint(row for name in data for row in data[name].select_columns(["example_id", "db_id", "question", "gold_sql"])),
+        "eval_split": rows_fingerprint(rows),
+        "code_version": code_version(),
+    }
     with TrackedRun.resume(ctx.tracking_uri, adapter.mlflow_run_id) as run:
         for label, score in scores.items():
             run.log_metrics({f"{label}_execution_accuracy": score.execution_accuracy, f"{label}_valid_sql_rate": score.valid_sql_rate}, adapter.global_step)
-        run.log_artifacts(str(out), "evaluation")
-        version = run.register_adapter(
+        registration = run.register_adapter(
             ctx.settings.registered_model_name,
-            tags={
-                "base_model": base.name,
-                "execution_accuracy": f"{adapter_eval.execution_accuracy:.4f}",
-                "base_execution_accuracy": f"{base_eval.execution_accuracy:.4f}",
-                "valid_sql_rate": f"{adapter_eval.valid_sql_rate:.4f}",
-                "experiment": ctx.settings.experiment.name,
-            },
+            tags={"base_model": base.name, "valid_sql_rate": f"{adapter_eval.valid_sql_rate:.4f}", "experiment": ctx.settings.experiment.name, **provenance},
+            score=CandidateScore(adapter_eval.execution_accuracy, base_eval.execution_accuracy, provenance["eval_split"]),
+            margin=ctx.settings.registry.promotion_margin,
         )
+        ctx.log(f"registered v{registration.version.version}: {'promoted to champion' if registration.decision.promote else 'champion unchanged'} ({registration.decision.reason})")
+        promotion = {"promoted": registration.decision.promote, "reason": registration.decision.reason, "champion_version": registration.champion_version}
+        report_path.write_text(json.dumps({**{k: v.model_dump() for k, v in scores.items()}, "promotion": promotion, **provenance}, indent=1), encoding="utf-8")
+        run.log_artifacts(str(out), "evaluation")
+    version = registration.version
     return ReportManifest(
         path=str(report_path),
         predictions_path=str(predictions_path),
@@ -207,6 +214,10 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         registered_model=version.name,
         registered_version=version.version,
         aliases=list(version.aliases),
+        promoted=registration.decision.promote,
+        promotion_reason=registration.decision.reason,
+        champion_version=registration.champion_version,
+        **provenance,
     )
 
 

@@ -31,22 +31,95 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
-def register_adapter(client: MlflowClient, model_name: str, run_id: str, artifact_path: str, tags: dict[str, str]) -> RegisteredVersion:
-    """A new version of `model_name` from the run's adapter artifacts; alias `candidate`, and `champion` when none exists."""
+@dataclass(frozen=True)
+class CandidateScore:
+    """What the gate compares: the adapter's and its base model's EX on one test split."""
+
+    execution_accuracy: float
+    base_execution_accuracy: float
+    eval_split: str  # fingerprint of the test split the figures come from
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    version: RegisteredVersion
+    decision: PromotionDecision
+    champion_version: str | None  # the champion after the decision
+
+
+def decide_promotion(candidate: CandidateScore, champion: CandidateScore | None, champion_version: str | None, margin: float) -> PromotionDecision:
+    """The promotion gate, as a pure function.
+
+    >>> decide_promotion(CandidateScore(0.8, 0.1, "s"), CandidateScore(0.79, 0.1, "s"), "3", 0.02).promote
+    False
+    """
+    ex, base = candidate.execution_accuracy, candidate.base_execution_accuracy
+    if ex <= base:
+        return PromotionDecision(False, f"does not beat its base model on the test split ({ex:.2%} vs base {base:.2%})")
+    if champion is None:
+        return PromotionDecision(True, f"first version that beats its base model ({ex:.2%} vs base {base:.2%})")
+    if champion.eval_split != candidate.eval_split:
+        return PromotionDecision(
+            False,
+            f"champion v{champion_version} was scored on another test split ({champion.eval_split} vs {candidate.eval_split}); "
+            "not comparable, champion kept",
+        )
+    needed = champion.execution_accuracy + margin
+    if ex >= needed:
+        return PromotionDecision(True, f"{ex:.2%} >= champion v{champion_version} {champion.execution_accuracy:.2%} + margin {margin:.2%}")
+    return PromotionDecision(False, f"{ex:.2%} < champion v{champion_version} {champion.execution_accuracy:.2%} + margin {margin:.2%}")
+
+
+def register_adapter(
+    client: MlflowClient, model_name: str, run_id: str, artifact_path: str, tags: dict[str, str], score: CandidateScore, margin: float = 0.0
+) -> Registration:
+    """A new version from the run's adapter artifacts, alias `candidate`; `champion` moves only through the gate.
+
+    The decision and its reason are written on the version's tags.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
         client.get_registered_model(model_name)
     except MlflowException:
         client.create_registered_model(model_name, description="LoRA adapters for text-to-SQL, one version per pipeline run.")
+    current = champion_version(client, model_name)
+    champion_score = _score_of(client, model_name, current) if current else None
+    if current and champion_score is None:
+        decision = PromotionDecision(False, f"champion v{current} has no recorded test-split score to compare with; champion kept")
+    else:
+        decision = decide_promotion(score, champion_score, current, margin)
     source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
-    version = client.create_model_version(model_name, source=source, run_id=run_id, tags=tags)
+    version_tags = {
+        **tags,
+        "execution_accuracy": f"{score.execution_accuracy:.4f}",
+        "base_execution_accuracy": f"{score.base_execution_accuracy:.4f}",
+        "eval_split": score.eval_split,
+        "promoted": str(decision.promote).lower(),
+        "promotion_reason": decision.reason,
+    }
+    version = client.create_model_version(model_name, source=source, run_id=run_id, tags=version_tags)
     client.set_registered_model_alias(model_name, CANDIDATE, version.version)
     aliases = [CANDIDATE]
-    if champion_version(client, model_name) is None:
+    if decision.promote:
         client.set_registered_model_alias(model_name, CHAMPION, version.version)
         aliases.append(CHAMPION)
-    return RegisteredVersion(model_name, str(version.version), tuple(aliases), source, run_id)
+    registered = RegisteredVersion(model_name, str(version.version), tuple(aliases), source, run_id)
+    return Registration(registered, decision, str(version.version) if decision.promote else current)
+
+
+def _score_of(client: MlflowClient, model_name: str, version: str) -> CandidateScore | None:
+    tags = client.get_model_version(model_name, version).tags
+    try:
+        return CandidateScore(float(tags["execution_accuracy"]), float(tags["base_execution_accuracy"]), tags["eval_split"])
+    except (KeyError, ValueError):
+        return None  # a champion without gate tags (registered by hand): nothing to compare against
 
 
 def champion_version(client: MlflowClient, model_name: str) -> str | None:

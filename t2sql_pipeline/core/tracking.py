@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from t2sql_pipeline.core.registry import RegisteredVersion, ensure_experiment, register_adapter
+from t2sql_pipeline.core.registry import CandidateScore, Registration, ensure_experiment, register_adapter
 from t2sql_pipeline.core.settings import PipelineSettings
 
 if TYPE_CHECKING:
@@ -97,5 +97,5 @@ class TrackedRun:
         self.client.log_artifact(self.run_id, str(path))
         return path
 
-    def register_adapter(self, model_name: str, tags: dict[str, str]) -> RegisteredVersion:
-        return register_adapter(self.client, model_name, self.run_id, "adapter", tags)
+    def register_adapter(self, model_name: str, tags: dict[str, str], score: CandidateScore, margin: float) -> Registration:
+        return register_adapter(self.client, model_name, self.run_id, "adapter", tags, score, margin)

@@ -38,8 +38,11 @@ def test_whole_graph_materializes_and_registers(tmp_path: Path, monkeypatch: pyt
         },
         # Overrides arrive the way the Dagster launchpad sends them: as run config.
         run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": TINY}}}},
+        raise_on_error=False,  # the blocking check may fail: an adapter trained 4 steps rarely beats its base
     )
-    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == {k.name for c in all_asset_checks for k in c.check_keys}
+    assert all(c.passed for name, c in checks.items() if name != "beats_base_model")
     report = result.output_for_node("evaluation_report")
     assert 0.0 <= report.base.execution_accuracy <= 1.0 and report.adapter.n_questions == 12
     assert Path(report.path).is_file()
@@ -53,16 +56,20 @@ def test_whole_graph_materializes_and_registers(tmp_path: Path, monkeypatch: pyt
     assert len(client.get_metric_history(report.mlflow_run_id, "loss")) == 4  # one per logging step
     artifacts = {a.path for a in client.list_artifacts(report.mlflow_run_id)}
     assert {"adapter", "evaluation", "loss_curve.png"} <= artifacts
-    version = client.get_model_version_by_alias("t2sql-demo", "champion")
-    assert str(version.version) == report.registered_version == "1"
-    assert set(report.aliases) == {"candidate", "champion"}
+    # The gate: promoted exactly when the adapter beats its base (no champion before), and the check agrees.
+    beats = report.adapter.execution_accuracy > report.base.execution_accuracy
+    assert checks["beats_base_model"].passed is beats and report.promoted is beats
+    assert report.registered_version == "1" and ("champion" in report.aliases) is beats
+    version = client.get_model_version("t2sql-demo", "1")
+    assert version.tags["promoted"] == str(beats).lower() and version.tags["promotion_reason"] == report.promotion_reason
+    assert len(version.tags["data_version"]) == 16 and version.tags["code_version"]
+    assert json.loads(Path(report.path).read_text())["promotion"]["promoted"] is beats
 
     # What the UI shows: metadata recorded on the materializations.
-    instance_events = result.get_asset_materialization_events()
-    metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in instance_events}
+    metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert "strata" in metadata["stratified_sample"] and "report" in metadata["evaluation_report"]
-    checks = result.get_asset_check_evaluations()
-    assert sorted(c.check_name for c in checks if c.passed) == sorted(k.name for c in all_asset_checks for k in c.check_keys)
+    assert metadata["evaluation_report"]["champion_promoted"].value is beats
+    assert metadata["evaluation_report"]["promotion_reason"].value == report.promotion_reason
 
 
 def test_definitions_resources_are_the_ones_the_assets_need() -> None:

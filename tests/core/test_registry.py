@@ -13,6 +13,8 @@ from t2sql_pipeline.core.registry import (
     champion_version,
     ensure_experiment,
     list_versions,
+    CandidateScore,
+    decide_promotion,
     register_adapter,
 )
 
@@ -72,7 +74,7 @@ def test_register_twice_first_is_champion_second_is_candidate(store, tmp_path: P
     run_1 = adapter_run(client, "t2sql-registry", tmp_path, "one")
     run_2 = adapter_run(client, "t2sql-registry", tmp_path, "two")
 
-    v1 = register_adapter(client, "sql-adapter", run_1, "adapter", {"t2sql.experiment": "t2sql-registry"})
+    v1 = register_adapter(client, "sql-adapter", run_1, "adapter", {"t2sql.experiment": "t2sql-registry"}, score(0.6)).version
     assert (v1.name, v1.version, v1.run_id) == ("sql-adapter", "1", run_1)
     assert set(v1.aliases) == {CANDIDATE, CHAMPION}
     assert champion_version(client, "sql-adapter") == "1"
@@ -82,7 +84,7 @@ def test_register_twice_first_is_champion_second_is_candidate(store, tmp_path: P
     assert '"marker": "one"' in (files / "adapter_config.json").read_text(encoding="utf-8")
     assert client.get_model_version("sql-adapter", "1").tags["t2sql.experiment"] == "t2sql-registry"
 
-    v2 = register_adapter(client, "sql-adapter", run_2, "adapter", {})
+    v2 = register_adapter(client, "sql-adapter", run_2, "adapter", {}, score(0.5)).version
     assert v2.version == "2"
     assert v2.aliases == (CANDIDATE,)
     assert '"marker": "two"' in (local_path(v2.source) / "adapter_config.json").read_text(encoding="utf-8")
@@ -103,12 +105,53 @@ def test_champion_version_of_unknown_model_is_none(store) -> None:
 def test_list_versions_covers_every_model(store, tmp_path: Path) -> None:
     client, _ = store
     run = adapter_run(client, "t2sql-list", tmp_path, "x")
-    register_adapter(client, "list-a", run, "adapter", {})
-    register_adapter(client, "list-b", run, "adapter", {})
-    register_adapter(client, "list-b", run, "adapter", {})
+    register_adapter(client, "list-a", run, "adapter", {}, score(0.5))
+    register_adapter(client, "list-b", run, "adapter", {}, score(0.5))
+    register_adapter(client, "list-b", run, "adapter", {}, score(0.4))
     listed = [(v.name, v.version, v.aliases) for v in list_versions(client) if v.name.startswith("list-")]
     assert listed == [
         ("list-a", "1", (CANDIDATE, CHAMPION)),
         ("list-b", "2", (CANDIDATE,)),
         ("list-b", "1", (CHAMPION,)),
     ]
+
+
+def score(ex: float, base: float = 0.1, split: str = "split-a") -> CandidateScore:
+    return CandidateScore(execution_accuracy=ex, base_execution_accuracy=base, eval_split=split)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champion", "margin", "promote", "reason_part"),
+    [
+        (score(0.1, base=0.1), None, 0.0, False, "does not beat its base model"),
+        (score(0.05, base=0.1), None, 0.0, False, "does not beat its base model"),
+        (score(0.5), None, 0.0, True, "first version"),
+        (score(0.8), score(0.7), 0.05, True, ">= champion v1"),
+        (score(0.74), score(0.7), 0.05, False, "< champion v1"),
+        (score(0.7), score(0.7), 0.0, True, ">= champion v1"),
+        (score(0.9), score(0.7, split="split-b"), 0.0, False, "another test split"),
+        (score(0.05, base=0.1), score(0.01), 0.0, False, "does not beat its base model"),
+    ],
+)
+def test_promotion_gate(candidate: CandidateScore, champion: CandidateScore | None, margin: float, promote: bool, reason_part: str) -> None:
+    decision = decide_promotion(candidate, champion, "1" if champion else None, margin)
+    assert decision.promote is promote
+    assert reason_part in decision.reason
+
+
+def test_champion_moves_or_stays_per_gate_and_tags_say_why(store, tmp_path: Path) -> None:
+    client, _ = store
+    runs = [adapter_run(client, "t2sql-gate", tmp_path, str(i)) for i in range(4)]
+    outcomes = [
+        register_adapter(client, "gated", runs[0], "adapter", {}, score(0.60), margin=0.05),
+        register_adapter(client, "gated", runs[1], "adapter", {}, score(0.63), margin=0.05),  # not enough
+        register_adapter(client, "gated", runs[2], "adapter", {}, score(0.70), margin=0.05),  # moves
+        register_adapter(client, "gated", runs[3], "adapter", {}, score(0.99, split="other"), margin=0.05),  # not comparable
+    ]
+    assert [o.decision.promote for o in outcomes] == [True, False, True, False]
+    assert [o.champion_version for o in outcomes] == ["1", "1", "3", "3"]
+    assert champion_version(client, "gated") == "3"
+    assert str(client.get_model_version_by_alias("gated", CANDIDATE).version) == "4"
+    tags = client.get_model_version("gated", "2").tags
+    assert tags["promoted"] == "false" and "< champion v1 60.00% + margin 5.00%" in tags["promotion_reason"]
+    assert tags["execution_accuracy"] == "0.6300" and tags["eval_split"] == "split-a"
