@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, define_asset_job, load_assets_from_modules
+from dagster import Definitions, load_assets_from_modules
 
 from t2sql_pipeline.assets import data, evaluation, model
 from t2sql_pipeline.assets.data import gold_sql_executes, splits_share_no_database, splits_share_no_question, strata_shares_preserved
+from t2sql_pipeline.assets.evaluation import beats_base_model
+from t2sql_pipeline.orchestration import jobs, schedules, sensors
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
 all_assets = load_assets_from_modules([data, model, evaluation])
-all_asset_checks = [strata_shares_preserved, splits_share_no_database, splits_share_no_question, gold_sql_executes]
+all_asset_checks = [strata_shares_preserved, splits_share_no_database, splits_share_no_question, gold_sql_executes, beats_base_model]
 
 defs = Definitions(
     assets=all_assets,
     asset_checks=all_asset_checks,
-    jobs=[define_asset_job("full_pipeline", selection="*", description="Every asset, from raw data to the evaluation report.")],
+    jobs=jobs,
+    schedules=schedules,
+    sensors=sensors,
     resources={
         "settings": PipelineSettingsResource(),
         "tracking": MlflowTrackingResource(),

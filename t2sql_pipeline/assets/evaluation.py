@@ -1,6 +1,6 @@
 """Evaluation asset: base model vs adapter, by executing their SQL on the test databases."""
 
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, MetadataValue, asset, asset_check
 
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import pipeline
@@ -11,7 +11,7 @@ from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 GROUP = "evaluation"
 
 
-@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"sqlite", "mlflow"})
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"sqlite", "mlflow"}, pool="accelerator")
 def evaluation_report(
     context: AssetExecutionContext,
     settings: PipelineSettingsResource,
@@ -36,9 +36,24 @@ def evaluation_report(
             "test_questions": report.adapter.n_questions,
             "report": MetadataValue.md(table),
             "registered_model": f"{report.registered_model} v{report.registered_version} ({', '.join(report.aliases)})",
+            "champion_promoted": report.promoted,
+            "champion_version": report.champion_version or "",
+            "promotion_reason": report.promotion_reason,
+            "data_version": report.data_version,
+            "code_version": report.code_version,
             "mlflow_run_id": report.mlflow_run_id,
             "report_path": MetadataValue.path(report.path),
             "predictions_path": MetadataValue.path(report.predictions_path),
         }
     )
     return report
+
+
+@asset_check(asset=evaluation_report, blocking=True, description="The adapter's execution accuracy beats its own base model's on the test split.")
+def beats_base_model(evaluation_report: ReportManifest) -> AssetCheckResult:
+    adapter, base = evaluation_report.adapter.execution_accuracy, evaluation_report.base.execution_accuracy
+    return AssetCheckResult(
+        passed=adapter > base,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"adapter_execution_accuracy": adapter, "base_execution_accuracy": base, "promoted": evaluation_report.promoted},
+    )

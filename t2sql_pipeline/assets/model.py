@@ -35,7 +35,7 @@ def base_model(
     return manifest
 
 
-@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"})
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool="accelerator")
 def lora_adapter(
     context: AssetExecutionContext,
     settings: PipelineSettingsResource,

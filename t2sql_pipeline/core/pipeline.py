@@ -138,8 +138,15 @@ def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifes
     ctx.log(f"training a LoRA adapter on {len(data['train'])} examples ({ctx.settings.training.max_steps} max steps); checkpoints in {checkpoints}")
     with TrackedRun.start(ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name) as run:
         run.log_settings(ctx.settings)
+
+        def record(metrics: dict[str, float], step: int) -> None:
+            run.log_metrics(metrics, step)
+            if "eval_loss" in metrics:  # one progress line per evaluation; every step goes to MLflow
+                accuracy = metrics.get("eval_mean_token_accuracy", float("nan"))
+                ctx.log(f"step {step}: validation loss {metrics['eval_loss']:.4f}, token accuracy {accuracy:.1%}")
+
         outcome = train_adapter(
-            base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=run.log_metrics, checkpoint_dir=checkpoints, log=ctx.log
+            base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=record, checkpoint_dir=checkpoints, log=ctx.log
         )
         curve = run.log_loss_curve(outcome.log_history, out / "loss_curve.png")
         run.log_artifacts(outcome.adapter_dir, "adapter")

@@ -163,6 +163,14 @@ class EvaluationSettings(_Strict):
 
 class RegistrySettings(_Strict):
     model_name: str | None = None  # defaults to the experiment name
+    promotion_margin: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+
+class OrchestrationSettings(_Strict):
+    retrain_cron: str = "0 3 * * 1"  # the retraining schedule (cron, in `timezone`)
+    timezone: str = "UTC"
+    max_runtime_s: PositiveInt = 86_400  # runs longer than this are stopped by run monitoring (tag dagster/max_runtime)
+    data_sensor_interval_s: PositiveInt = 300  # seconds between raw-data version checks
 
 
 class PipelineSettings(_Strict):
@@ -178,6 +186,7 @@ class PipelineSettings(_Strict):
     generation: GenerationSettings
     evaluation: EvaluationSettings
     registry: RegistrySettings
+    orchestration: OrchestrationSettings = OrchestrationSettings()
 
     @property
     def registered_model_name(self) -> str:
