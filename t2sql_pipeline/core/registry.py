@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 CANDIDATE, CHAMPION = "candidate", "champion"
+SCORE_DECIMALS = 6  # scores on version tags; the gate compares at this precision
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ def decide_promotion(candidate: CandidateScore, champion: CandidateScore | None,
             f"champion v{champion_version} was scored on another test split ({champion.eval_split} vs {candidate.eval_split}); "
             "not comparable, champion kept",
         )
-    needed = champion.execution_accuracy + margin
-    if ex >= needed:
+    # Compared at the precision the tags store (SCORE_DECIMALS), so a tie read back from a tag stays a tie.
+    if round(ex, SCORE_DECIMALS) >= round(champion.execution_accuracy + margin, SCORE_DECIMALS):
         return PromotionDecision(True, f"{ex:.2%} >= champion v{champion_version} {champion.execution_accuracy:.2%} + margin {margin:.2%}")
     return PromotionDecision(False, f"{ex:.2%} < champion v{champion_version} {champion.execution_accuracy:.2%} + margin {margin:.2%}")
 
@@ -98,8 +99,8 @@ def register_adapter(
     source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
     version_tags = {
         **tags,
-        "execution_accuracy": f"{score.execution_accuracy:.4f}",
-        "base_execution_accuracy": f"{score.base_execution_accuracy:.4f}",
+        "execution_accuracy": f"{score.execution_accuracy:.{SCORE_DECIMALS}f}",
+        "base_execution_accuracy": f"{score.base_execution_accuracy:.{SCORE_DECIMALS}f}",
         "eval_split": score.eval_split,
         "promoted": str(decision.promote).lower(),
         "promotion_reason": decision.reason,

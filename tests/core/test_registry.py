@@ -154,4 +154,14 @@ def test_champion_moves_or_stays_per_gate_and_tags_say_why(store, tmp_path: Path
     assert str(client.get_model_version_by_alias("gated", CANDIDATE).version) == "4"
     tags = client.get_model_version("gated", "2").tags
     assert tags["promoted"] == "false" and "< champion v1 60.00% + margin 5.00%" in tags["promotion_reason"]
-    assert tags["execution_accuracy"] == "0.6300" and tags["eval_split"] == "split-a"
+    assert tags["execution_accuracy"] == "0.630000" and tags["eval_split"] == "split-a"
+
+
+def test_a_tie_with_the_champion_read_back_from_its_tag_promotes(store, tmp_path: Path) -> None:
+    # 167/169 twice: the champion's score comes back from a tag, the candidate's is the exact fraction.
+    client, _ = store
+    runs = [adapter_run(client, "t2sql-tie", tmp_path, str(i)) for i in range(2)]
+    first = register_adapter(client, "tied", runs[0], "adapter", {}, score(167 / 169))
+    second = register_adapter(client, "tied", runs[1], "adapter", {}, score(167 / 169))
+    assert first.decision.promote and second.decision.promote, second.decision.reason
+    assert champion_version(client, "tied") == "2"
