@@ -39,6 +39,7 @@ class CandidateScore:
     execution_accuracy: float
     base_execution_accuracy: float
     eval_split: str  # fingerprint of the test split the figures come from
+    resolution: float = 0.0  # half a unit of the last digit the score was recorded with (0: exact)
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def decide_promotion(candidate: CandidateScore, champion: CandidateScore | None,
             f"champion v{champion_version} was scored on another test split ({champion.eval_split} vs {candidate.eval_split}); "
             "not comparable, champion kept",
         )
-    # Compared at the precision the tags store (SCORE_DECIMALS), so a tie read back from a tag stays a tie.
-    if round(ex, SCORE_DECIMALS) >= round(champion.execution_accuracy + margin, SCORE_DECIMALS):
+    # The champion's score comes back from a tag: a candidate within its recorded precision is a tie.
+    if ex >= champion.execution_accuracy + margin - champion.resolution:
         return PromotionDecision(True, f"{ex:.2%} >= champion v{champion_version} {champion.execution_accuracy:.2%} + margin {margin:.2%}")
     return PromotionDecision(False, f"{ex:.2%} < champion v{champion_version} {champion.execution_accuracy:.2%} + margin {margin:.2%}")
 
@@ -118,7 +119,9 @@ def register_adapter(
 def _score_of(client: MlflowClient, model_name: str, version: str) -> CandidateScore | None:
     tags = client.get_model_version(model_name, version).tags
     try:
-        return CandidateScore(float(tags["execution_accuracy"]), float(tags["base_execution_accuracy"]), tags["eval_split"])
+        text = tags["execution_accuracy"]
+        decimals = len(text.partition(".")[2])
+        return CandidateScore(float(text), float(tags["base_execution_accuracy"]), tags["eval_split"], 0.5 * 10.0**-decimals)
     except (KeyError, ValueError):
         return None  # a champion without gate tags (registered by hand): nothing to compare against
 

@@ -165,3 +165,12 @@ def test_a_tie_with_the_champion_read_back_from_its_tag_promotes(store, tmp_path
     second = register_adapter(client, "tied", runs[1], "adapter", {}, score(167 / 169))
     assert first.decision.promote and second.decision.promote, second.decision.reason
     assert champion_version(client, "tied") == "2"
+
+
+def test_a_tie_with_a_champion_recorded_at_lower_precision_promotes(store, tmp_path: Path) -> None:
+    client, _ = store
+    runs = [adapter_run(client, "t2sql-tie4", tmp_path, str(i)) for i in range(3)]
+    register_adapter(client, "tied4", runs[0], "adapter", {}, score(167 / 169))
+    client.set_model_version_tag("tied4", "1", "execution_accuracy", "0.9882")  # as written with 4 decimals
+    assert register_adapter(client, "tied4", runs[1], "adapter", {}, score(167 / 169)).decision.promote
+    assert not register_adapter(client, "tied4", runs[2], "adapter", {}, score(166 / 169)).decision.promote
