@@ -60,8 +60,6 @@ class SplitsManifest(Manifest):
     path: str  # datasets.DatasetDict saved with save_to_disk
     prompt_format: str
     splits: dict[str, SplitStats]
-    database_leaks: int
-    question_leaks: int
     mode: str = "by_database"  # splits.mode: the asset checks test database separation only when by_database
 
 

@@ -128,12 +128,6 @@ def load_tokenizer(path: str, *, for_generation: bool = False) -> PreTrainedToke
     return tokenizer
 
 
-def load_model_and_tokenizer(path: str, *, for_generation: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(path), load_tokenizer(path, for_generation=for_generation)
-
-
 def build_quantization_config(quantization: QuantizationSettings, compute_dtype: str) -> BitsAndBytesConfig:
     """4-bit (QLoRA) loading of the base model; `compute_dtype` is the resolved matmul dtype (e.g. "bfloat16")."""
     from transformers import BitsAndBytesConfig

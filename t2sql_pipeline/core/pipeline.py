@@ -122,7 +122,7 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
         )
     path = ctx.stage_dir("tokenized_splits") / "dataset"
     DatasetDict(datasets).save_to_disk(str(path))
-    return SplitsManifest(path=str(path), prompt_format=fmt, splits=stats, database_leaks=0, question_leaks=0, mode=s.splits.mode)
+    return SplitsManifest(path=str(path), prompt_format=fmt, splits=stats, mode=s.splits.mode)
 
 
 def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest) -> AdapterManifest:

@@ -228,7 +228,6 @@ def load_settings(
     merged: dict[str, Any] = {}
     origins: dict[str, str] = {}
     _merge_into(merged, origins, _read_yaml(base_path), str(base_path), allow_new=True)
-    origins["__base__"] = str(base_path)
     if experiment:
         path = resolve_experiment_file(experiment, config_dir)
         _merge_into(merged, origins, _read_yaml(path), str(path), allow_new=False)
@@ -238,7 +237,7 @@ def load_settings(
     try:
         return PipelineSettings.model_validate(merged)
     except ValidationError as error:
-        raise SettingsError(_describe(error, origins)) from None
+        raise SettingsError(_describe(error, origins, str(base_path))) from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -292,20 +291,20 @@ def _merge_into(
             origins[dotted] = origin
 
 
-def _describe(error: ValidationError, origins: dict[str, str]) -> str:
+def _describe(error: ValidationError, origins: dict[str, str], base_origin: str) -> str:
     lines = []
     for problem in error.errors():
         dotted = ".".join(str(part) for part in problem["loc"] if not str(part).startswith("function-"))
-        origin = _origin_of(dotted, origins)
+        origin = _origin_of(dotted, origins, base_origin)
         lines.append(f"{origin}: key '{dotted}': {problem['msg']} (got {problem.get('input')!r})")
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-def _origin_of(dotted: str, origins: dict[str, str]) -> str:
+def _origin_of(dotted: str, origins: dict[str, str], base_origin: str) -> str:
     """Who set the value: the longest prefix with a recorded origin; for a whole section
     (cross-field checks), the files and overrides that set keys inside it, latest first."""
     inside = [origin for key, origin in origins.items() if key.startswith(f"{dotted}.")]
-    changed = list(dict.fromkeys(reversed([o for o in inside if o != origins.get("__base__")])))
+    changed = list(dict.fromkeys(reversed([o for o in inside if o != base_origin])))
     if changed:
         return ", ".join(changed)
     parts = dotted.split(".")

@@ -260,7 +260,7 @@ def train_adapter(
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
-    final_eval = trainer.evaluate()
+    final_eval = _final_evaluation(trainer, result.global_step)
     adapter_dir = output_dir / "adapter"
     trainer.save_model(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
@@ -308,3 +308,13 @@ def build_metrics_callback(sink: MetricsSink | None) -> Any:
             self.last = None  # a resumed run restores the token count: measure from the first log on
 
     return _ForwardLogs()
+
+
+def _final_evaluation(trainer: Any, global_step: int) -> dict[str, float]:
+    """The validation metrics at the last step: reuse the evaluation training just ran there, else run one."""
+    for row in reversed(trainer.state.log_history):
+        if "eval_loss" in row:
+            if row.get("step") == global_step:
+                return row
+            break
+    return trainer.evaluate()

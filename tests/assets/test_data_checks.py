@@ -46,7 +46,7 @@ def save_splits(tmp_path: Path, splits: dict[str, list[dict]], mode: str = "by_d
 
     path = tmp_path / "dataset"
     DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items()}).save_to_disk(str(path))
-    return SplitsManifest(path=str(path), prompt_format="inst", splits={}, database_leaks=0, question_leaks=0, mode=mode)
+    return SplitsManifest(path=str(path), prompt_format="inst", splits={}, mode=mode)
 
 
 @pytest.fixture
