@@ -9,6 +9,7 @@ from t2sql_pipeline.assets.data import gold_sql_executes, splits_share_no_databa
 from t2sql_pipeline.assets.evaluation import beats_base_model
 from t2sql_pipeline.orchestration import jobs, schedules, sensors
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
+from t2sql_pipeline.resources.pipes_client import RESOURCE_KEY as PIPES_CLIENT, training_pipes_client
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
@@ -25,5 +26,6 @@ defs = Definitions(
         "settings": PipelineSettingsResource(),
         "tracking": MlflowTrackingResource(),
         "manifest_io": ManifestIOManager(),
+        PIPES_CLIENT: training_pipes_client(),  # launches training out of process
     },
 )

@@ -3,10 +3,11 @@
 import base64
 from pathlib import Path
 
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, MetadataValue, Output, PipesSubprocessClient, asset
 
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import pipeline
+from t2sql_pipeline.core.launch import MARKER_ENV, read_result, request_for, training_command
 from t2sql_pipeline.core.manifests import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
@@ -30,9 +31,8 @@ def base_model(
             "vocab_size": manifest.vocab_size,
             "chat_template": manifest.has_chat_template,
             "path": MetadataValue.path(manifest.path),
-        }
+        },
     )
-    return manifest
 
 
 @asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool="accelerator")
@@ -40,14 +40,29 @@ def lora_adapter(
     context: AssetExecutionContext,
     settings: PipelineSettingsResource,
     tracking: MlflowTrackingResource,
+    pipes_subprocess_client: PipesSubprocessClient,
     tokenized_splits: SplitsManifest,
     base_model: BaseModelManifest,
-) -> AdapterManifest:
-    """A LoRA adapter trained with TRL's SFTTrainer on the training split; curves and the adapter go to MLflow."""
-    manifest = pipeline.lora_adapter(run_context(context, settings, tracking), tokenized_splits, base_model)
+) -> Output[AdapterManifest]:
+    """A LoRA adapter trained with TRL's SFTTrainer on the training split; curves and the adapter go to MLflow.
+
+    Training runs in its own process (data-parallel torchrun workers when `training.num_processes` > 1),
+    launched through Dagster Pipes: its progress arrives in this run's log, and terminating the run stops it.
+    """
+    ctx = run_context(context, settings, tracking)
+    request_path, request = request_for(ctx.settings, tokenized_splits, base_model, ctx.run_dir, ctx.tracking_uri)
+    reported = pipes_subprocess_client.run(
+        command=training_command(ctx.settings, request_path),
+        context=context,
+        env={MARKER_ENV: str(request_path)},
+    ).get_materialize_result()
+    manifest = read_result(request)
     curve = base64.b64encode(Path(manifest.loss_curve_path).read_bytes()).decode()
-    context.add_output_metadata(
-        {
+    # An Output, not a bare value: a Pipes session requires the step to return typed results.
+    return Output(
+        manifest,
+        metadata={
+            **(reported.metadata or {}),
             "global_step": manifest.global_step,
             "train_loss": manifest.train_loss,
             "eval_loss": manifest.eval_loss,
@@ -59,6 +74,5 @@ def lora_adapter(
             "mlflow_run_id": manifest.mlflow_run_id,
             "loss_curve": MetadataValue.md(f"![loss curve](data:image/png;base64,{curve})"),
             "path": MetadataValue.path(manifest.path),
-        }
+        },
     )
-    return manifest

@@ -143,6 +143,7 @@ class TrainingSettings(_Strict):
     save_steps: PositiveInt = 100
     save_total_limit: PositiveInt = 2
     packing: bool = True
+    num_processes: PositiveInt = 1  # data-parallel workers (torchrun); 1 trains in a single process
 
     @field_validator("save_strategy", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -155,6 +156,8 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         max_length=None,  # examples were budgeted and tokenized upstream; never cut here
         dataloader_num_workers=0,
         disable_tqdm=True,
+        # Under torchrun (WORLD_SIZE > 1) the workers synchronise gradients over gloo on CPU (NCCL needs GPUs).
+        ddp_backend="gloo" if _world_size() > 1 and not _cuda() else None,
     )
 
 
@@ -262,10 +265,12 @@ def train_adapter(
     seconds = time.perf_counter() - started
     final_eval = _final_evaluation(trainer, result.global_step)
     adapter_dir = output_dir / "adapter"
-    trainer.save_model(str(adapter_dir))
-    tokenizer.save_pretrained(str(adapter_dir))
+    trainer.save_model(str(adapter_dir))  # the Trainer writes on the main process only
     trainable, total = trainer.model.get_nb_trainable_parameters()
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()  # every rank has finished its last checkpoint write before rank 0 removes them
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(adapter_dir))
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return TrainingOutcome(
         adapter_dir=str(adapter_dir),
         global_step=result.global_step,
@@ -279,6 +284,16 @@ def train_adapter(
         fallbacks=plan.fallbacks,
         log_history=[{k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history],
     )
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def build_metrics_callback(sink: MetricsSink | None) -> Any:

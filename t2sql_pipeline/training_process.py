@@ -1,0 +1,85 @@
+"""The training process: `python -m t2sql_pipeline.training_process REQUEST.json` (alone, or as a torchrun worker).
+
+Rank 0 trains, logs to MLflow, saves the adapter and writes the AdapterManifest to the
+request's `result_path`; when Dagster launched it through Pipes, rank 0 also streams its
+progress lines as Pipes logs and reports the materialization's metadata. Other ranks
+only train their share of each batch. This module lives outside `core/` because it
+talks to Dagster Pipes (the small `dagster_pipes` package, not Dagster itself).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from t2sql_pipeline.core.launch import TrainingRequest, process_rank, world_size
+from t2sql_pipeline.core.manifests import AdapterManifest
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent dies, so that a launcher killed outright
+    (SIGKILL, out of memory) leaves no training process behind. A no-op elsewhere."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def train(request: TrainingRequest, log: Callable[[str], None]) -> AdapterManifest | None:
+    """Run the stage's training in this process; the manifest on rank 0, None on the other ranks."""
+    from t2sql_pipeline.core.pipeline import RunContext, train_lora_adapter
+
+    ctx = RunContext(request.settings, Path(request.run_dir), request.tracking_uri, log=log)
+    manifest = train_lora_adapter(ctx, request.splits, request.base)
+    if manifest is not None:
+        path = Path(request.result_path)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(manifest.model_dump_json(indent=1), encoding="utf-8")
+        tmp.replace(path)  # the launcher never reads a half-written result
+    return manifest
+
+
+def report_metadata(manifest: AdapterManifest, result_path: str) -> dict[str, object]:
+    """What rank 0 reports to Dagster with the materialization (the asset adds the loss curve and links)."""
+    return {
+        "manifest_path": result_path,
+        "global_step": manifest.global_step,
+        "train_loss": manifest.train_loss,
+        "eval_loss": manifest.eval_loss,
+        "eval_token_accuracy": manifest.eval_token_accuracy,
+        "train_seconds": manifest.seconds,
+        "num_processes": world_size(),
+        "mlflow_run_id": manifest.mlflow_run_id,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m t2sql_pipeline.training_process REQUEST.json", file=sys.stderr)
+        return 2
+    die_with_parent()
+    request_path = Path(args[0])
+    request = TrainingRequest.read(request_path)
+    if process_rank() != 0:
+        train(request, log=lambda _: None)  # rank 0 speaks for every worker
+        return 0
+    from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, open_dagster_pipes
+
+    if DAGSTER_PIPES_CONTEXT_ENV_VAR not in os.environ:  # launched by `t2sql materialize` or by hand
+        train(request, log=lambda message: print(f"[t2sql] {message}", flush=True))
+        return 0
+    with open_dagster_pipes() as pipes:
+        manifest = train(request, log=pipes.log.info)
+        if manifest is None:
+            raise RuntimeError("rank 0 finished training without an adapter manifest (a bug)")
+        pipes.report_asset_materialization(metadata=report_metadata(manifest, request.result_path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
