@@ -1,0 +1,91 @@
+"""`t2sql generate`: one question to SQL with a registered model, optionally run read-only on the database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("generate", help="write SQL for a question with a registered model (NAME@alias)")
+    parser.add_argument("question", help="the question, in quotes")
+    parser.add_argument("--model", required=True, metavar="NAME[@alias|/version]", help="e.g. t2sql-demo@champion")
+    parser.add_argument("--db", required=True, type=Path, metavar="FILE.sqlite", help="the database the question is about (its schema goes in the prompt)")
+    parser.add_argument("--evidence", default=None, help="BIRD-style hint (used when the model was trained with evidence)")
+    parser.add_argument("--execute", action="store_true", help="also run the SQL read-only and print the rows")
+    parser.add_argument("--max-rows", type=int, default=20, metavar="N", help="rows printed with --execute (default 20)")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="query time limit with --execute (default 30 s)")
+    parser.set_defaults(func=run)
+
+
+def fail(message: str) -> int:
+    print(f"t2sql generate: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from t2sql_pipeline.core.db_schema import tables_entry_from_sqlite
+    from t2sql_pipeline.core.registry import ModelReferenceError, resolve_reference
+    from t2sql_pipeline.core.state import mlflow_tracking_uri
+    from t2sql_pipeline.serving.generator import PyfuncGenerator
+
+    if args.max_rows < 1:
+        return fail("--max-rows must be at least 1")
+    try:  # the database first: a wrong path should not wait for a model to load
+        tables_entry_from_sqlite(args.db)
+    except (OSError, ValueError) as error:
+        return fail(f"--db {args.db}: {error}")
+    tracking_uri = mlflow_tracking_uri()
+    try:
+        version = resolve_reference(MlflowClient(tracking_uri), args.model)
+    except ModelReferenceError as error:
+        return fail(str(error))
+    try:
+        generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}")
+    except (MlflowException, OSError) as error:
+        return fail(f"{version.name} version {version.version} does not load as an MLflow model ({version.source}): {error}")
+    try:
+        sql = generator.generate(args.question, schema=None, db_path=args.db.resolve(), evidence=args.evidence)
+    except ValueError as error:
+        return fail(str(error))
+    print(sql)
+    if not args.execute:
+        return 0
+    return execute_and_print(args.db, sql, args.max_rows, args.timeout)
+
+
+def execute_and_print(db_path: Path, sql: str, max_rows: int, timeout_s: float) -> int:
+    """Run `sql` read-only within `timeout_s`; print at most `max_rows` rows as an aligned table."""
+    from t2sql_pipeline.core.sql_exec import ExecLimits, open_readonly, run_query
+
+    conn = open_readonly(db_path)
+    try:
+        result = run_query(conn, sql, ExecLimits(timeout_s=timeout_s))
+    finally:
+        conn.close()
+    if not result.ok or result.rows is None:
+        print(f"t2sql generate: the SQL did not run ({result.error_kind}): {result.error}", file=sys.stderr)
+        return 1
+    print(format_rows(result.rows, max_rows))
+    return 0
+
+
+def format_rows(rows: tuple[tuple[Any, ...], ...], max_rows: int) -> str:
+    """Rows as left-aligned columns, then `(N rows)`, with a note when some were left out.
+
+    >>> print(format_rows(((1, "Anna"), (22, None)), 10))
+    1   Anna
+    22  NULL
+    (2 rows)
+    """
+    shown = [["NULL" if value is None else str(value) for value in row] for row in rows[:max_rows]]
+    widths = [max(len(row[i]) for row in shown) for i in range(len(shown[0]))] if shown else []
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in shown]
+    more = f", {len(rows) - max_rows} not shown" if len(rows) > max_rows else ""
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''}{more})")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""What the HTTP API calls to turn a question into SQL: a registered pyfunc model, or any object with `generate`."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class SqlGenerator(Protocol):
+    def generate(self, question: str, *, schema: str | None, db_path: Path | None, evidence: str | None) -> str:
+        """SQL for one question, given the schema text or a database file (exactly one)."""
+        ...
+
+
+class PyfuncGenerator:
+    """A loaded `mlflow.pyfunc` SQL model; one request generates at a time (the model is not thread-safe)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_registry(cls, tracking_uri: str, model_uri: str) -> PyfuncGenerator:
+        import mlflow.pyfunc
+
+        from t2sql_pipeline.core.sql_model import process_tracking_uri
+
+        with process_tracking_uri(tracking_uri):
+            return cls(mlflow.pyfunc.load_model(model_uri))
+
+    def generate(self, question: str, *, schema: str | None, db_path: Path | None, evidence: str | None) -> str:
+        import pandas as pd
+
+        row = {"question": question, "schema": schema, "db_path": str(db_path) if db_path else None, "evidence": evidence}
+        frame = pd.DataFrame([{key: value for key, value in row.items() if value is not None}])
+        with self._lock:
+            return str(list(self.model.predict(frame))[0])
