@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "t2sql_pipeline.commands.materialize",
     "t2sql_pipeline.commands.evaluate",
     "t2sql_pipeline.commands.models",
+    "t2sql_pipeline.commands.generate",
+    "t2sql_pipeline.commands.serve",
 )
 
 
