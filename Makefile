@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test ui install clean
+.PHONY: demo test ui install clean dagster-home mlflow-server
 
 $(BIN)/t2sql: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,14 @@ $(BIN)/t2sql: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(BIN)/t2sql
 
-install: $(BIN)/t2sql $(DAGSTER_HOME)/dagster.yaml
+install: $(BIN)/t2sql dagster-home
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# The instance settings: SQLite (dagster.yaml) unless DAGSTER_CONFIG names another file,
+# e.g. DAGSTER_CONFIG=deploy/postgres/dagster.yaml (docs/deployment.md). Copied whenever it differs.
+DAGSTER_CONFIG ?= dagster.yaml
+dagster-home:
 	mkdir -p $(DAGSTER_HOME)/.nux
-	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	cmp -s $(DAGSTER_CONFIG) $(DAGSTER_HOME)/dagster.yaml || cp $(DAGSTER_CONFIG) $(DAGSTER_HOME)/dagster.yaml
 	echo "seen: 1" > $(DAGSTER_HOME)/.nux/nux.yaml
 
 demo: install  ## build the demo data and model, train, evaluate, register (offline, CPU, minutes)
@@ -36,8 +39,15 @@ test: install  ## the test suite
 ui: install  ## Dagster UI on :3000, MLflow UI on :5000
 	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
 	trap 'kill 0' EXIT; \
-	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(STATE)/mlflow.db}" --host 127.0.0.1 --port 5000 & \
+	case "$${MLFLOW_TRACKING_URI:-}" in http*) echo "MLflow: tracking server $$MLFLOW_TRACKING_URI";; \
+	*) $(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(STATE)/mlflow.db}" --host 127.0.0.1 --port 5000 & ;; esac; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+mlflow-server: install  ## MLflow tracking server on :5000: PostgreSQL backend, artifacts proxied (docs/deployment.md)
+	@test -n "$$MLFLOW_BACKEND_STORE_URI" || { echo "set MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://USER:PASSWORD@HOST:5432/mlflow"; exit 2; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow server --backend-store-uri "$$MLFLOW_BACKEND_STORE_URI" \
+	  --artifacts-destination "$${MLFLOW_ARTIFACTS_DESTINATION:-$(STATE)/mlflow-artifacts}" --serve-artifacts \
+	  --host 127.0.0.1 --port 5000
 
 clean:
 	rm -rf $(STATE)

@@ -1,0 +1,41 @@
+"""Kubernetes placement for the accelerator steps (`lora_adapter`, `evaluation_report`): one GPU on a GPU node.
+
+`ACCELERATOR_OP_TAGS` goes on the two assets as `op_tags=`. Locally the tag is inert; on
+Kubernetes with `dagster_k8s.k8s_job_executor` each step runs in its own pod and dagster-k8s
+merges `dagster-k8s/config` into that pod (docs/deployment.md). The same placement, in the
+Kubernetes API's own spelling, is what `PipesK8sClient.run(base_pod_spec=...)` takes when
+training moves into a pod of its own (`accelerator_pod_spec`).
+"""
+
+from typing import Any
+
+K8S_CONFIG_TAG = "dagster-k8s/config"  # the tag dagster-k8s reads; the value is merged into the step's Job/Pod
+GPU_RESOURCE = "nvidia.com/gpu"  # extended resource advertised by NVIDIA's device plugin
+GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}  # set by NVIDIA GPU feature discovery on GPU nodes
+GPU_TAINT_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}  # GPU pools are usually tainted
+
+# Requests equal limits: a training step that is evicted for memory loses its progress since the last checkpoint.
+ACCELERATOR_RESOURCES: dict[str, dict[str, str]] = {
+    "requests": {"cpu": "8", "memory": "64Gi", GPU_RESOURCE: "1"},
+    "limits": {"cpu": "8", "memory": "64Gi", GPU_RESOURCE: "1"},
+}
+
+ACCELERATOR_K8S_CONFIG: dict[str, Any] = {
+    "container_config": {"resources": ACCELERATOR_RESOURCES},
+    "pod_spec_config": {"node_selector": GPU_NODE_LABEL, "tolerations": [GPU_TAINT_TOLERATION]},
+}
+
+ACCELERATOR_OP_TAGS: dict[str, Any] = {K8S_CONFIG_TAG: ACCELERATOR_K8S_CONFIG}
+
+
+def accelerator_pod_spec(container_name: str = "dagster-pipes-execution") -> dict[str, Any]:
+    """The same placement as a PodSpec fragment (camelCase) for `PipesK8sClient.run(base_pod_spec=...)`.
+
+    >>> accelerator_pod_spec()["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
+    '1'
+    """
+    return {
+        "nodeSelector": dict(GPU_NODE_LABEL),
+        "tolerations": [dict(GPU_TAINT_TOLERATION)],
+        "containers": [{"name": container_name, "resources": {kind: dict(values) for kind, values in ACCELERATOR_RESOURCES.items()}}],
+    }
