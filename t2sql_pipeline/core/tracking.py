@@ -97,5 +97,25 @@ class TrackedRun:
         self.client.log_artifact(self.run_id, str(path))
         return path
 
-    def register_adapter(self, model_name: str, tags: dict[str, str], score: CandidateScore, margin: float) -> Registration:
-        return register_adapter(self.client, model_name, self.run_id, "adapter", tags, score, margin)
+    def register_adapter(
+        self, model_name: str, tags: dict[str, str], score: CandidateScore, margin: float, served: ServedModelFiles | None = None
+    ) -> Registration:
+        """Register through the promotion gate; with `served`, the version is the pyfunc SQL model logged here first."""
+        if served is None:
+            return register_adapter(self.client, model_name, self.run_id, "adapter", tags, score, margin)
+        from t2sql_pipeline.core.sql_model import log_sql_model, process_tracking_uri
+
+        uri = self.client.tracking_uri
+        logged = log_sql_model(uri, self.run_id, served.adapter_dir, served.base_path, served.settings, served.prompt_format)
+        with process_tracking_uri(uri):  # the registry store looks the logged model up through the process-wide URI
+            return register_adapter(self.client, model_name, self.run_id, "adapter", tags, score, margin, logged_model=logged)
+
+
+@dataclass(frozen=True)
+class ServedModelFiles:
+    """What the pyfunc SQL model is built from: the trained adapter, its base, and how prompts were made."""
+
+    adapter_dir: str
+    base_path: str
+    settings: PipelineSettings
+    prompt_format: str
