@@ -31,8 +31,9 @@ def base_model(
             "vocab_size": manifest.vocab_size,
             "chat_template": manifest.has_chat_template,
             "path": MetadataValue.path(manifest.path),
-        },
+        }
     )
+    return manifest
 
 
 @asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool="accelerator")
