@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,7 +161,9 @@ def log_sql_model(tracking_uri: str, run_id: str, adapter_dir: str, base_path: s
     artifacts = {"adapter": adapter_dir, **({"base": base_path} if local_base else {})}
     config = {"settings": settings.model_dump(mode="json"), "prompt_format": prompt_format}
     # The fluent API logs to the global tracking URI and the active run: point both at ours for this call only.
-    with process_tracking_uri(tracking_uri), mlflow.start_run(run_id=run_id):
+    with process_tracking_uri(tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # No input example: MLflow would load the model and generate once more just to check it; the signature is explicit.
+        warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
         info = mlflow.pyfunc.log_model(
             name=LOGGED_MODEL_NAME,
             python_model=SqlModel(),
