@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     request_path = Path(args[0])
     request = TrainingRequest.read(request_path)
     if process_rank() != 0:
+        # On a stop, torchrun signals every worker. A worker blocked in a collective would only see KeyboardInterrupt
+        # once its peers answer, so other ranks die at once; rank 0's collective then fails and it records the stop.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         train(request, log=lambda _: None)  # rank 0 speaks for every worker
         return 0
     from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, open_dagster_pipes

@@ -158,6 +158,7 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         disable_tqdm=True,
         # Under torchrun (WORLD_SIZE > 1) the workers synchronise gradients over gloo on CPU (NCCL needs GPUs).
         ddp_backend="gloo" if _world_size() > 1 and not _cuda() else None,
+        ddp_find_unused_parameters=False if _world_size() > 1 else None,  # every LoRA weight is used: skip the extra graph walk
     )
 
 

@@ -25,7 +25,7 @@ COMMON = [
 # seeded sampler deals the same shuffled global batches, split across the ranks, and DDP averages the two halves'
 # gradients: the runs differ only by floating-point reduction order. Measured on CPU (torch 2.13, gloo): final
 # validation loss 5.1183 vs 5.1183, adapter norm 12.8255 vs 12.8255. 0.1% leaves room for summation order and
-# thread count, and still catches ranks that do not synchronise (each would train on half the data: several % apart).
+# thread count, and still catches ranks that do not average their gradients (each would follow its own half-batches).
 EVAL_LOSS_TOLERANCE = 1e-3
 ADAPTER_NORM_TOLERANCE = 1e-3
 

@@ -1,0 +1,147 @@
+"""Terminating a real Dagster run stops training promptly and leaves no process behind.
+
+A real instance: `dagster-webserver` and `dagster-daemon` on a fresh DAGSTER_HOME; the run is submitted and
+terminated through the GraphQL client, as the UI does. Training runs as torchrun with 2 workers (the
+deepest process tree: the Pipes child is torchrun, its children the workers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.assets.tiny_training import make_tiny_upstream, store_manifest, training_processes
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+LONG_TRAINING = [
+    "training.max_steps=100000", "training.save_steps=2", "training.save_total_limit=3", "training.logging_steps=1",
+    "training.eval_steps=100000", "training.per_device_batch_size=2", "training.num_processes=2",
+]
+STOP_WITHIN_S = 30.0
+
+
+def _start(name: str, command: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    with (logs / f"{name}.log").open("wb") as handle:  # the child keeps its own descriptor
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # the group: the webserver's code server too
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _logs(folder: Path) -> str:
+    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(folder.glob("*.log")))
+
+
+@pytest.fixture(scope="module")
+def dagster_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path, Path]]:
+    """(webserver port, T2SQL_HOME, log folder) of a running webserver + daemon whose tiny upstream assets are stored."""
+    import socket
+
+    from dagster import DagsterInstance
+
+    home = tmp_path_factory.mktemp("termination")
+    dagster_home = home / "dagster"
+    (dagster_home / ".nux").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    (dagster_home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        instance.get_runs_count()  # create the SQLite storage once, before three processes race to
+    splits, base = make_tiny_upstream(home / "upstream")
+    for asset, manifest in (("tokenized_splits", splits), ("base_model", base)):
+        store_manifest(home / "artifacts" / "manifests", asset, manifest)  # where the default IO manager reads them
+    env = {
+        **os.environ,
+        "T2SQL_HOME": str(home), "DAGSTER_HOME": str(dagster_home), "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "T2SQL_EXPERIMENT": "demo", "DAGSTER_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    logs = home / "logs"
+    logs.mkdir()
+    servers = [
+        _start("webserver", [str(VENV_BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, logs),
+        _start("daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, logs),
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert all(s.poll() is None for s in servers), f"a server exited\n{_logs(logs)}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"the webserver did not answer within 120 s\n{_logs(logs)}"
+            time.sleep(1)
+        yield port, home, logs
+    finally:
+        for server in servers:
+            _stop(server)
+
+
+@pytest.mark.slow
+def test_terminating_the_run_stops_the_training_tree(dagster_instance: tuple[int, Path, Path]) -> None:
+    from dagster import DagsterRunStatus
+    from dagster_graphql import DagsterGraphQLClient
+
+    from t2sql_pipeline.core.training import last_complete_checkpoint
+
+    port, home, logs = dagster_instance
+    client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    run_id = client.submit_job_execution(
+        "train_and_evaluate",
+        repository_location_name="t2sql_pipeline",
+        run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": LONG_TRAINING}}}},
+    )
+    request = home / "artifacts" / "t2sql-demo" / run_id / "lora_adapter" / "training_request.json"
+    checkpoints = home / "artifacts" / "t2sql-demo" / "checkpoints"
+
+    # Wait until training really runs: torchrun plus 2 workers exist and a checkpoint has been written.
+    deadline = time.monotonic() + 240
+    while not (len(training_processes(str(request))) >= 3 and list(checkpoints.glob("*/checkpoint-*/trainer_state.json"))):
+        status = client.get_run_status(run_id)
+        assert status in {DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED}, f"run is {status}\n{_logs(logs)}"
+        assert time.monotonic() < deadline, f"training did not start within 240 s\n{_logs(logs)}"
+        time.sleep(0.5)
+    tree = training_processes(str(request))
+
+    client.terminate_run(run_id)
+    stopped = time.monotonic()
+    while training_processes(str(request)) or client.get_run_status(run_id) != DagsterRunStatus.CANCELED:
+        assert time.monotonic() - stopped < STOP_WITHIN_S, (
+            f"after {STOP_WITHIN_S:.0f} s: status {client.get_run_status(run_id)}, training processes left "
+            f"{training_processes(str(request))} of {tree}\n{_logs(logs)}"
+        )
+        time.sleep(0.25)
+    print(f"training tree {tree} gone and run CANCELED {time.monotonic() - stopped:.1f} s after terminate_run")
+
+    # A checkpoint the stop cut short is never resumed from: validation deletes it, and the newest left is complete.
+    (folder,) = [p for p in checkpoints.iterdir() if p.is_dir()]
+    resumable = last_complete_checkpoint(folder, log=lambda message: None)
+    assert resumable is not None
+    assert resumable == max(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    state = json.loads((resumable / "trainer_state.json").read_text())
+    assert state["global_step"] == int(resumable.name.split("-")[1])
+    assert all((resumable / name).is_file() for name in ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt"))
+    assert not (request.parent / "adapter").exists()  # it did not finish
