@@ -1,10 +1,14 @@
 """Evaluation asset: base model vs adapter, by executing their SQL on the test databases."""
 
+import base64
+from pathlib import Path
+
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, MetadataValue, asset, asset_check
 
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import pipeline
 from t2sql_pipeline.core.manifests import AdapterManifest, BaseModelManifest, ReportManifest, SplitsManifest
+from t2sql_pipeline.core.report_charts import ordered_levels
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
@@ -25,16 +29,16 @@ def evaluation_report(
     SQL executed read-only on the real databases), per-example results, and the adapter's registered version.
     """
     report = pipeline.evaluation_report(run_context(context, settings, tracking), tokenized_splits, base_model, lora_adapter)
-    levels = sorted(set(report.base.per_level) | set(report.adapter.per_level))
-    table = "| | base | adapter |\n|---|---:|---:|\n" + f"| execution accuracy | {report.base.execution_accuracy:.1%} | {report.adapter.execution_accuracy:.1%} |\n"
-    table += f"| valid SQL | {report.base.valid_sql_rate:.1%} | {report.adapter.valid_sql_rate:.1%} |\n"
-    table += "\n".join(f"| EX {level} | {report.base.per_level.get(level, 0):.1%} | {report.adapter.per_level.get(level, 0):.1%} |" for level in levels)
     context.add_output_metadata(
         {
             "base_execution_accuracy": report.base.execution_accuracy,
             "adapter_execution_accuracy": report.adapter.execution_accuracy,
             "test_questions": report.adapter.n_questions,
-            "report": MetadataValue.md(table),
+            "report": MetadataValue.md(report_table(report)),
+            "accuracy_chart": MetadataValue.md(markdown_image("execution accuracy, base vs adapter", report.accuracy_chart_path)),
+            "loss_curve": MetadataValue.md(markdown_image("loss curve", lora_adapter.loss_curve_path)),
+            "mlflow_run": MetadataValue.url(tracking.run_url(report.mlflow_run_id)),
+            "mlflow_model_version": MetadataValue.url(tracking.model_version_url(report.registered_model, report.registered_version)),
             "registered_model": f"{report.registered_model} v{report.registered_version} ({', '.join(report.aliases)})",
             "champion_promoted": report.promoted,
             "champion_version": report.champion_version or "",
@@ -44,9 +48,29 @@ def evaluation_report(
             "mlflow_run_id": report.mlflow_run_id,
             "report_path": MetadataValue.path(report.path),
             "predictions_path": MetadataValue.path(report.predictions_path),
+            "accuracy_chart_path": MetadataValue.path(report.accuracy_chart_path),
         }
     )
     return report
+
+
+def report_table(report: ReportManifest) -> str:
+    """Markdown: one row per metric (EX overall, valid SQL, EX per `<source>/<difficulty>` level), base vs adapter."""
+    rows = [("execution accuracy", report.base.execution_accuracy, report.adapter.execution_accuracy)]
+    rows.append(("valid SQL", report.base.valid_sql_rate, report.adapter.valid_sql_rate))
+    # A level missing from one model's scores had no scored question: shown as a dash, not as 0%.
+    rows += [(f"EX {level}", report.base.per_level.get(level), report.adapter.per_level.get(level)) for level in ordered_levels(report.base, report.adapter)]
+
+    def cell(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1%}"
+
+    header = f"| {report.adapter.n_questions} test questions | base | adapter |\n|---|---:|---:|\n"
+    return header + "\n".join(f"| {name} | {cell(base)} | {cell(adapter)} |" for name, base, adapter in rows)
+
+
+def markdown_image(alt: str, path: str) -> str:
+    """The PNG embedded as a data URI: the UI shows it without access to the run's files."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode()})"
 
 
 @asset_check(asset=evaluation_report, blocking=True, description="The adapter's execution accuracy beats its own base model's on the test split.")

@@ -89,6 +89,7 @@ class ModelScore(Manifest):
 class ReportManifest(Manifest):
     path: str  # report JSON
     predictions_path: str
+    accuracy_chart_path: str  # PNG: base vs adapter EX, overall and per level (also an MLflow artifact)
     base: ModelScore
     adapter: ModelScore
     mlflow_run_id: str
