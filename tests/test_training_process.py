@@ -1,0 +1,39 @@
+"""The training process dies with its launcher: killing the launcher outright (SIGKILL) leaves no trainer behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from t2sql_pipeline.core.launch import MARKER_ENV, request_for, training_command
+from tests.assets.tiny_training import make_tiny_upstream, training_processes
+from tests.core.test_training import tiny_settings
+
+# A launcher that starts the training command and waits, like the Dagster step process does.
+LAUNCHER = "import subprocess, sys; subprocess.Popen(sys.argv[1:]).wait()"
+
+
+@pytest.mark.slow
+def test_training_process_dies_with_a_killed_launcher(tmp_path: Path) -> None:
+    splits, base = make_tiny_upstream(tmp_path)
+    settings = tiny_settings("training.max_steps=100000", "training.eval_steps=100000", "training.save_steps=100000", "training.per_device_batch_size=2")
+    request_path, _ = request_for(settings, splits, base, tmp_path / "run", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    env = {**os.environ, MARKER_ENV: str(request_path), "HF_HUB_OFFLINE": "1"}
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, *training_command(settings, request_path)], env=env)
+    deadline = time.monotonic() + 120
+    while not [pid for pid in training_processes(str(request_path)) if pid != launcher.pid]:
+        assert launcher.poll() is None and time.monotonic() < deadline, "the training process did not start"
+        time.sleep(0.2)
+    time.sleep(3)  # past imports: into model loading or training
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while training_processes(str(request_path)):
+        assert time.monotonic() < deadline, f"orphaned training processes {training_processes(str(request_path))}"
+        time.sleep(0.2)
