@@ -13,6 +13,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -58,6 +61,27 @@ def process_rank() -> int:
 
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """A SIGINT (a run's termination, Ctrl-C) that arrives inside the block is raised when the block ends.
+
+    Wraps tracking-store writes: a KeyboardInterrupt in the middle of an MLflow write to SQLite leaves the
+    database locked by the interrupted connection, and marking the run FAILED would then wait 20 s for it.
+    Only in the main thread and with Python's default SIGINT handler; otherwise the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def free_port() -> int:

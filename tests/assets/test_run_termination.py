@@ -2,7 +2,7 @@
 
 A real instance: `dagster-webserver` and `dagster-daemon` on a fresh DAGSTER_HOME; the run is submitted and
 terminated through the GraphQL client, as the UI does. Training runs as torchrun with 2 workers (the
-deepest process tree: the Pipes child is torchrun, its children the workers).
+deepest process tree: the Pipes child is torchrun, its children the workers) and as one process (the default).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 LONG_TRAINING = [
     "training.max_steps=100000", "training.save_steps=2", "training.save_total_limit=3", "training.logging_steps=1",
-    "training.eval_steps=100000", "training.per_device_batch_size=2", "training.num_processes=2",
+    "training.eval_steps=100000", "training.per_device_batch_size=2",
 ]
 STOP_WITHIN_S = 30.0
 
@@ -101,7 +101,8 @@ def dagster_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 
 
 @pytest.mark.slow
-def test_terminating_the_run_stops_the_training_tree(dagster_instance: tuple[int, Path, Path]) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_terminating_the_run_stops_the_training_tree(dagster_instance: tuple[int, Path, Path], processes: int) -> None:
     from dagster import DagsterRunStatus
     from dagster_graphql import DagsterGraphQLClient
 
@@ -109,17 +110,22 @@ def test_terminating_the_run_stops_the_training_tree(dagster_instance: tuple[int
 
     port, home, logs = dagster_instance
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    checkpoints = home / "artifacts" / "t2sql-demo" / "checkpoints"
+    earlier = set(checkpoints.glob("*"))  # settings-keyed folders of earlier parameters
     run_id = client.submit_job_execution(
         "train_and_evaluate",
         repository_location_name="t2sql_pipeline",
-        run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": LONG_TRAINING}}}},
+        run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": [*LONG_TRAINING, f"training.num_processes={processes}"]}}}},
     )
     request = home / "artifacts" / "t2sql-demo" / run_id / "lora_adapter" / "training_request.json"
-    checkpoints = home / "artifacts" / "t2sql-demo" / "checkpoints"
+    tree_size = 1 if processes == 1 else processes + 1  # the Pipes child; under torchrun, torchrun and its workers
 
-    # Wait until training really runs: torchrun plus 2 workers exist and a checkpoint has been written.
+    # Wait until training really runs: the whole process tree exists and a checkpoint has been written.
     deadline = time.monotonic() + 240
-    while not (len(training_processes(str(request))) >= 3 and list(checkpoints.glob("*/checkpoint-*/trainer_state.json"))):
+    while not (
+        len(training_processes(str(request))) >= tree_size
+        and any(p.parent.parent not in earlier for p in checkpoints.glob("*/checkpoint-*/trainer_state.json"))
+    ):
         status = client.get_run_status(run_id)
         assert status in {DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED}, f"run is {status}\n{_logs(logs)}"
         assert time.monotonic() < deadline, f"training did not start within 240 s\n{_logs(logs)}"
@@ -137,7 +143,7 @@ def test_terminating_the_run_stops_the_training_tree(dagster_instance: tuple[int
     print(f"training tree {tree} gone and run CANCELED {time.monotonic() - stopped:.1f} s after terminate_run")
 
     # A checkpoint the stop cut short is never resumed from: validation deletes it, and the newest left is complete.
-    (folder,) = [p for p in checkpoints.iterdir() if p.is_dir()]
+    (folder,) = set(checkpoints.glob("*")) - earlier  # this run's settings-keyed folder
     resumable = last_complete_checkpoint(folder, log=lambda message: None)
     assert resumable is not None
     assert resumable == max(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))

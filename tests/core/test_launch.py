@@ -58,3 +58,21 @@ def test_request_round_trips_and_a_missing_result_is_named(tmp_path: Path) -> No
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(launch).failed == 0
+
+
+def test_an_interrupt_inside_a_deferred_block_is_raised_when_it_ends() -> None:
+    import os
+    import signal
+
+    from t2sql_pipeline.core.launch import interrupts_deferred
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append("the write completed")
+    assert finished == ["the write completed"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    with interrupts_deferred():
+        finished.append("no signal, no exception")
+    assert len(finished) == 2
