@@ -126,21 +126,43 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
 
 
 def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest) -> AdapterManifest:
+    """Train here, or with `training.num_processes` > 1 as that many torchrun workers (core.launch)."""
+    from t2sql_pipeline.core.launch import run_training_processes, world_size
+
+    if ctx.settings.training.num_processes > 1 and world_size() == 1:
+        return run_training_processes(ctx.settings, splits, base, ctx.run_dir, ctx.tracking_uri)
+    manifest = train_lora_adapter(ctx, splits, base)
+    if manifest is None:
+        raise RuntimeError("lora_adapter ran on a non-zero rank outside the training process (a bug)")
+    return manifest
+
+
+def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest) -> AdapterManifest | None:
+    """Train in this process. Under torchrun every rank trains its share of each batch, and rank 0 alone
+    logs, tracks in MLflow, saves the adapter and returns the manifest (None on the other ranks)."""
     from datasets import load_from_disk
 
+    from t2sql_pipeline.core.launch import interrupts_deferred, process_rank
     from t2sql_pipeline.core.tracking import TrackedRun
     from t2sql_pipeline.core.training import checkpoint_key, train_adapter
 
     data = load_from_disk(splits.path)
-    out = ctx.stage_dir("lora_adapter")
     # Keyed by settings + base weights + data, not by run: a rerun after a crash finds and resumes the checkpoints.
     checkpoints = ctx.run_dir.parent / "checkpoints" / checkpoint_key(ctx.settings, base.path, data["train"])
-    ctx.log(f"training a LoRA adapter on {len(data['train'])} examples ({ctx.settings.training.max_steps} max steps); checkpoints in {checkpoints}")
+    if process_rank() != 0:
+        out = ctx.run_dir / "lora_adapter"  # rank 0 creates it; other ranks write nothing there
+        train_adapter(base.path, data["train"], data["validation"], ctx.settings, out, checkpoint_dir=checkpoints, log=lambda _: None)
+        return None
+    out = ctx.stage_dir("lora_adapter")
+    processes = ctx.settings.training.num_processes
+    on = f" on {processes} processes" if processes > 1 else ""
+    ctx.log(f"training a LoRA adapter on {len(data['train'])} examples ({ctx.settings.training.max_steps} max steps{on}); checkpoints in {checkpoints}")
     with TrackedRun.start(ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name) as run:
         run.log_settings(ctx.settings)
 
         def record(metrics: dict[str, float], step: int) -> None:
-            run.log_metrics(metrics, step)
+            with interrupts_deferred():  # a stop lands between steps, never inside a tracking-store write
+                run.log_metrics(metrics, step)
             if "eval_loss" in metrics:  # one progress line per evaluation; every step goes to MLflow
                 accuracy = metrics.get("eval_mean_token_accuracy", float("nan"))
                 ctx.log(f"step {step}: validation loss {metrics['eval_loss']:.4f}, token accuracy {accuracy:.1%}")
@@ -173,7 +195,8 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     from t2sql_pipeline.core.model_evaluation import evaluate_model, load_for_evaluation
     from t2sql_pipeline.core.provenance import code_version, rows_fingerprint
     from t2sql_pipeline.core.registry import CandidateScore
-    from t2sql_pipeline.core.tracking import TrackedRun
+    from t2sql_pipeline.core.report_charts import accuracy_chart
+    from t2sql_pipeline.core.tracking import ServedModelFiles, TrackedRun
 
     data = load_from_disk(splits.path)
     rows = data["test"].to_list()
@@ -193,6 +216,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
                 handle.write(json.dumps({"model": evaluation.label, **asdict(record)}) + "\n")
     scores = {e.label: ModelScore(**{k: v for k, v in asdict(e).items() if k not in {"label", "records"}}) for e in evaluations}
     report_path = out / "report.json"
+    chart_path = accuracy_chart(scores["base"], scores["adapter"], out / "accuracy_chart.png")  # logged with the folder below
     provenance = {
         "data_version": rows_fingerprint(row for name in data for row in data[name].select_columns(["example_id", "db_id", "question", "gold_sql"])),
         "eval_split": rows_fingerprint(rows),
@@ -206,6 +230,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
             tags={"base_model": base.name, "valid_sql_rate": f"{adapter_eval.valid_sql_rate:.4f}", "experiment": ctx.settings.experiment.name, **provenance},
             score=CandidateScore(adapter_eval.execution_accuracy, base_eval.execution_accuracy, provenance["eval_split"]),
             margin=ctx.settings.registry.promotion_margin,
+            served=ServedModelFiles(adapter.path, base.path, ctx.settings, splits.prompt_format),
         )
         ctx.log(f"registered v{registration.version.version}: {'promoted to champion' if registration.decision.promote else 'champion unchanged'} ({registration.decision.reason})")
         promotion = {"promoted": registration.decision.promote, "reason": registration.decision.reason, "champion_version": registration.champion_version}
@@ -215,6 +240,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     return ReportManifest(
         path=str(report_path),
         predictions_path=str(predictions_path),
+        accuracy_chart_path=str(chart_path),
         base=scores["base"],
         adapter=scores["adapter"],
         mlflow_run_id=adapter.mlflow_run_id,

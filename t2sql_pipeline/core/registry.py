@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from t2sql_pipeline.core.state import mlflow_artifact_root
 
@@ -23,13 +23,33 @@ class RegisteredVersion:
     run_id: str | None
 
 
+SERVER_SCHEMES = ("http", "https", "databricks")  # a tracking server chooses (and may proxy) the artifact store
+
+
 def ensure_experiment(client: MlflowClient, name: str) -> str:
-    """The experiment's id; created with an explicit artifact location so artifacts never land in the CWD."""
+    """The experiment's id; created with an explicit artifact location when tracking is local.
+
+    A local store (SQLite, files, or a database URI used directly) would otherwise put artifacts
+    in the CWD; a tracking server picks its own location (`mlflow-artifacts:` when it proxies
+    artifacts), which a path on this machine would bypass.
+    """
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
+    if str(client.tracking_uri).split(":", 1)[0].lower() in SERVER_SCHEMES:
+        return client.create_experiment(name)
     location = (mlflow_artifact_root() / name).as_uri()
     return client.create_experiment(name, artifact_location=location)
+
+
+class LoggedModelRef(Protocol):
+    """A model logged to MLflow (e.g. `core.sql_model.LoggedSqlModel`) that a version can be created from."""
+
+    @property
+    def model_uri(self) -> str: ...
+
+    @property
+    def model_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -79,10 +99,19 @@ def decide_promotion(candidate: CandidateScore, champion: CandidateScore | None,
 
 
 def register_adapter(
-    client: MlflowClient, model_name: str, run_id: str, artifact_path: str, tags: dict[str, str], score: CandidateScore, margin: float = 0.0
+    client: MlflowClient,
+    model_name: str,
+    run_id: str,
+    artifact_path: str,
+    tags: dict[str, str],
+    score: CandidateScore,
+    margin: float = 0.0,
+    logged_model: LoggedModelRef | None = None,
 ) -> Registration:
-    """A new version from the run's adapter artifacts, alias `candidate`; `champion` moves only through the gate.
+    """A new version, alias `candidate`; `champion` moves only through the gate.
 
+    The version is `logged_model` (the pipeline passes its pyfunc SQL model, so the version loads with
+    `mlflow.pyfunc.load_model`); without one, the run's bare `artifact_path` folder.
     The decision and its reason are written on the version's tags.
     """
     from mlflow.exceptions import MlflowException
@@ -97,7 +126,7 @@ def register_adapter(
         decision = PromotionDecision(False, f"champion v{current} has no recorded test-split score to compare with; champion kept")
     else:
         decision = decide_promotion(score, champion_score, current, margin)
-    source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+    source = logged_model.model_uri if logged_model else f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
     version_tags = {
         **tags,
         "execution_accuracy": f"{score.execution_accuracy:.{SCORE_DECIMALS}f}",
@@ -106,7 +135,8 @@ def register_adapter(
         "promoted": str(decision.promote).lower(),
         "promotion_reason": decision.reason,
     }
-    version = client.create_model_version(model_name, source=source, run_id=run_id, tags=version_tags)
+    model_id = logged_model.model_id if logged_model else None
+    version = client.create_model_version(model_name, source=source, run_id=run_id, tags=version_tags, model_id=model_id)
     client.set_registered_model_alias(model_name, CANDIDATE, version.version)
     aliases = [CANDIDATE]
     if decision.promote:

@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 
 from t2sql_pipeline.definitions import all_asset_checks, all_assets, defs
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
+from t2sql_pipeline.resources.pipes_client import training_pipes_client
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
@@ -27,6 +28,7 @@ TINY = [
 @pytest.mark.slow
 def test_whole_graph_materializes_and_registers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T2SQL_HOME", str(tmp_path))
+    monkeypatch.delenv("T2SQL_MLFLOW_UI_URL", raising=False)
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = materialize(
         [*all_assets, *all_asset_checks],
@@ -35,6 +37,7 @@ def test_whole_graph_materializes_and_registers(tmp_path: Path, monkeypatch: pyt
             "settings": PipelineSettingsResource.configure_at_launch(),
             "tracking": MlflowTrackingResource(tracking_uri=tracking_uri),
             "manifest_io": ManifestIOManager(base_dir=str(tmp_path / "manifests")),
+            "pipes_subprocess_client": training_pipes_client(),
         },
         # Overrides arrive the way the Dagster launchpad sends them: as run config.
         run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": TINY}}}},
@@ -70,7 +73,15 @@ def test_whole_graph_materializes_and_registers(tmp_path: Path, monkeypatch: pyt
     assert "strata" in metadata["stratified_sample"] and "report" in metadata["evaluation_report"]
     assert metadata["evaluation_report"]["champion_promoted"].value is beats
     assert metadata["evaluation_report"]["promotion_reason"].value == report.promotion_reason
+    page = metadata["evaluation_report"]
+    for level in report.adapter.per_level:
+        assert f"| EX {level} |" in page["report"].value
+    assert page["accuracy_chart"].value.startswith("![") and "(data:image/png;base64,iVBORw0KGgo" in page["loss_curve"].value
+    experiment_id = run.info.experiment_id
+    assert page["mlflow_run"].value == f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{report.mlflow_run_id}"
+    assert page["mlflow_model_version"].value == "http://127.0.0.1:5000/#/models/t2sql-demo/versions/1"
+    assert "evaluation/accuracy_chart.png" in {a.path for a in client.list_artifacts(report.mlflow_run_id, "evaluation")}
 
 
 def test_definitions_resources_are_the_ones_the_assets_need() -> None:
-    assert set(defs.resources) == {"settings", "tracking", "manifest_io"}
+    assert set(defs.resources) == {"settings", "tracking", "manifest_io", "pipes_subprocess_client"}
