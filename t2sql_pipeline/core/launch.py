@@ -115,6 +115,7 @@ def request_for(settings: PipelineSettings, splits: SplitsManifest, base: BaseMo
     request = TrainingRequest(
         settings=settings, splits=splits, base=base, run_dir=str(run_dir), tracking_uri=tracking_uri, result_path=str(stage / "adapter_manifest.json")
     )
+    Path(request.result_path).unlink(missing_ok=True)  # a result left by an earlier attempt is never read as this one's
     return request.write(stage / "training_request.json"), request
 
 
