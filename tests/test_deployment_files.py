@@ -214,3 +214,31 @@ def test_run_pods_mount_the_shared_state_claim_at_t2sql_home(values: dict[str, A
     assert "ReadWriteMany" in claim["spec"]["accessModes"]  # run, step and training pods share one run folder
     (config_map,) = [d for _, d in manifests() if d["kind"] == "ConfigMap"]
     assert mount["name"] == volume["name"] and mount["mountPath"] == config_map["data"]["T2SQL_HOME"]
+
+
+def test_capacity_table_is_what_the_script_computes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The capacity plan's training table must be recomputable: same N, tokens and GPU-minutes as the script."""
+    import os
+    import sys
+
+    data = Path(os.environ.get("T2SQL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not (data / "spider-dev" / "dev.json").is_file() or not (data / "bird-dev" / "dev.json").is_file():
+        pytest.skip(f"Spider/BIRD dev files not found under {data} (set T2SQL_SHARED_DATA)")
+    monkeypatch.syspath_prepend(str(REPO_ROOT))
+    from benchmarks import capacity_inputs
+
+    monkeypatch.setattr(sys, "argv", ["capacity_inputs.py", "--data", str(data), "--out", str(tmp_path / "capacity.json")])
+    result = capacity_inputs.main()
+    docs = DOCS.read_text()
+    for name, label in (("llama-3.2-1b", "Llama-3.2-1B"), ("llama-3.2-3b", "Llama-3.2-3B")):
+        assert f"{label} **{result['models'][name]['matmul_parameters'] / 1e9:.3f} B**" in docs
+    for source, label in (("spider", "Spider"), ("bird", "BIRD")):
+        assert f"{label} **{result['sources'][source]['tokens_mean']:.0f}**" in docs
+    rows = {(e["source"], e["model"], e["mfu"]): e for e in result["epochs"]}
+    for source, label in (("spider", "Spider"), ("bird", "BIRD")):
+        for model, model_label in (("llama-3.2-1b", "Llama-3.2-1B"), ("llama-3.2-3b", "Llama-3.2-3B")):
+            high, low = rows[(source, model, 0.4)], rows[(source, model, 0.2)]
+            row = (f"| {label} | {model_label} | {high['train_questions']:,} | {high['tokens'] / 1e6:.2f} M | "
+                   f"{high['flops'] / 1e16:.2f} × 10¹⁶ | {high['gpu_hours']:.3f} ({high['gpu_hours'] * 60:.1f} min) | "
+                   f"{low['gpu_hours']:.3f} ({low['gpu_hours'] * 60:.1f} min) |")
+            assert row in docs, row
