@@ -5,6 +5,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MetadataValue, Output, PipesSubprocessClient, asset
 
+from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import pipeline
 from t2sql_pipeline.core.launch import MARKER_ENV, read_result, request_for, training_command
@@ -36,7 +37,7 @@ def base_model(
     return manifest
 
 
-@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool="accelerator")
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool="accelerator", op_tags=ACCELERATOR_OP_TAGS)
 def lora_adapter(
     context: AssetExecutionContext,
     settings: PipelineSettingsResource,

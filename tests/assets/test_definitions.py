@@ -27,3 +27,19 @@ def test_loading_definitions_does_not_import_heavy_libraries() -> None:
     code = "import sys, t2sql_pipeline.definitions; print(sorted(m for m in ('torch', 'transformers', 'trl', 'peft', 'mlflow') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_only_the_accelerator_steps_ask_for_a_gpu_pod() -> None:
+    import json
+
+    from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_K8S_CONFIG, K8S_CONFIG_TAG
+
+    graph = defs.resolve_asset_graph()
+    tagged = set()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        tags = node.assets_def.op.tags
+        if K8S_CONFIG_TAG in tags:
+            tagged.add(key.to_user_string())
+            assert json.loads(tags[K8S_CONFIG_TAG]) == ACCELERATOR_K8S_CONFIG
+    assert tagged == {"lora_adapter", "evaluation_report"}
