@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-# What tests/assets/test_materialize.py uses: the smallest demo that still runs every stage.
+# The smallest demo that still runs every stage (also what tests/assets/test_materialize.py materializes).
 TINY_PIPELINE = [
     "data.synthetic.rows_per_table=30",
     "data.synthetic.spider_questions_per_database=40",

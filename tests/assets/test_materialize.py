@@ -7,23 +7,12 @@ import pytest
 from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
+from tests.conftest import TINY_PIPELINE
 from t2sql_pipeline.definitions import all_asset_checks, all_assets, defs
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
 from t2sql_pipeline.resources.pipes_client import training_pipes_client
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
-
-TINY = [
-    "data.synthetic.rows_per_table=30",
-    "data.synthetic.spider_questions_per_database=40",
-    "data.synthetic.bird_questions_per_database=15",
-    "training.max_steps=4",
-    "training.eval_steps=2",
-    "training.logging_steps=1",
-    "generation.max_new_tokens=12",
-    "evaluation.max_examples=12",
-]
-
 
 @pytest.mark.slow
 def test_whole_graph_materializes_and_registers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +29,7 @@ def test_whole_graph_materializes_and_registers(tmp_path: Path, monkeypatch: pyt
             "pipes_subprocess_client": training_pipes_client(),
         },
         # Overrides arrive the way the Dagster launchpad sends them: as run config.
-        run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": TINY}}}},
+        run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": TINY_PIPELINE}}}},
         raise_on_error=False,  # the blocking check may fail: an adapter trained 4 steps rarely beats its base
     )
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}

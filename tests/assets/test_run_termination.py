@@ -9,41 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.servers import fresh_dagster_home, free_port, start_server, wait_for_http
 from tests.assets.tiny_training import make_tiny_upstream, store_manifest, training_processes
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 LONG_TRAINING = [
     "training.max_steps=100000", "training.save_steps=2", "training.save_total_limit=3", "training.logging_steps=1",
     "training.eval_steps=100000", "training.per_device_batch_size=2",
 ]
 STOP_WITHIN_S = 30.0
-
-
-def _start(name: str, command: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    with (logs / f"{name}.log").open("wb") as handle:  # the child keeps its own descriptor
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # the group: the webserver's code server too
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 def _logs(folder: Path) -> str:
@@ -53,17 +34,8 @@ def _logs(folder: Path) -> str:
 @pytest.fixture(scope="module")
 def dagster_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path, Path]]:
     """(webserver port, T2SQL_HOME, log folder) of a running webserver + daemon whose tiny upstream assets are stored."""
-    import socket
-
-    from dagster import DagsterInstance
-
     home = tmp_path_factory.mktemp("termination")
-    dagster_home = home / "dagster"
-    (dagster_home / ".nux").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    (dagster_home / ".nux" / "nux.yaml").write_text("seen: 1\n")
-    with DagsterInstance.from_config(str(dagster_home)) as instance:
-        instance.get_runs_count()  # create the SQLite storage once, before three processes race to
+    dagster_home = fresh_dagster_home(home / "dagster")
     splits, base = make_tiny_upstream(home / "upstream")
     for asset, manifest in (("tokenized_splits", splits), ("base_model", base)):
         store_manifest(home / "artifacts" / "manifests", asset, manifest)  # where the default IO manager reads them
@@ -73,31 +45,19 @@ def dagster_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         "T2SQL_EXPERIMENT": "demo", "DAGSTER_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     logs = home / "logs"
     logs.mkdir()
     servers = [
-        _start("webserver", [str(VENV_BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, logs),
-        _start("daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, logs),
+        start_server("webserver", [str(VENV_BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, logs),
+        start_server("daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, logs),
     ]
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert all(s.poll() is None for s in servers), f"a server exited\n{_logs(logs)}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"the webserver did not answer within 120 s\n{_logs(logs)}"
-            time.sleep(1)
+        wait_for_http(f"http://127.0.0.1:{port}/server_info", servers)
         yield port, home, logs
     finally:
         for server in servers:
-            _stop(server)
+            server.stop()
 
 
 @pytest.mark.slow

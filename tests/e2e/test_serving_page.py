@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import RegisteredSqlModel
-from tests.e2e.conftest import VENV_BIN, Server, free_port, start_server, wait_for_http
+from tests.e2e.conftest import VENV_BIN
+from tests.servers import Server, free_port, start_server, wait_for_http
 
 UI_TIMEOUT_MS = 60_000
 GENERATE_TIMEOUT_MS = 120_000  # the first request loads the model

@@ -15,7 +15,7 @@ from t2sql_pipeline.resources.manifest_io import ManifestIOManager
 from t2sql_pipeline.resources.pipes_client import training_pipes_client
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
-from tests.assets.test_materialize import TINY
+from tests.conftest import TINY_PIPELINE
 from tests.integration.mlflow_server import tracking_server
 from tests.integration.postgres_cluster import Cluster, find_bin_dir, throwaway_cluster
 
@@ -52,7 +52,7 @@ def test_smoke_pipeline_on_postgres(cluster: Cluster, tmp_path: Path, monkeypatc
     shutil.copy(PG_DAGSTER_YAML, dagster_home / "dagster.yaml")  # what `make ui DAGSTER_CONFIG=...` does
     artifacts = tmp_path / "mlflow-artifacts"
 
-    with tracking_server(cluster.url("mlflow"), artifacts, tmp_path / "mlflow-server.log") as server_uri:
+    with tracking_server(cluster.url("mlflow"), artifacts, tmp_path) as server_uri:
         with _instance(dagster_home) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             result = materialize(
@@ -64,7 +64,7 @@ def test_smoke_pipeline_on_postgres(cluster: Cluster, tmp_path: Path, monkeypatc
                     "manifest_io": ManifestIOManager(base_dir=str(tmp_path / "manifests")),
                     "pipes_subprocess_client": training_pipes_client(),
                 },
-                run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": TINY}}}},
+                run_config={"resources": {"settings": {"config": {"experiment": "demo", "overrides": TINY_PIPELINE}}}},
                 raise_on_error=False,  # the blocking check may fail after 4 steps; nothing else may
             )
             failed_here = {e.step_key for e in result.get_step_failure_events()}

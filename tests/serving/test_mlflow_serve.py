@@ -2,11 +2,7 @@
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,14 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RegisteredSqlModel
+from tests.servers import free_port, start_server, wait_for_http
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -30,33 +21,14 @@ def server(registered_sql_model: RegisteredSqlModel, tmp_path_factory: pytest.Te
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)  # the server execs uvicorn from the venv
     env = {**os.environ, **registered_sql_model.env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1"}
-    log = (tmp_path_factory.mktemp("mlflow_serve") / "server.log").open("w")
     command = [f"{bin_dir}/mlflow", "models", "serve", "-m", f"models:/{registered_sql_model.reference}", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = start_server("mlflow-models-serve", command, env, tmp_path_factory.mktemp("mlflow_serve"))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow models serve exited with {process.returncode}:\n{Path(log.name).read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow models serve did not answer /ping in 180 s:\n{Path(log.name).read_text()[-3000:]}")
-            time.sleep(1)
+        wait_for_http(f"{url}/ping", [server], timeout_s=180)
         yield url
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)  # the server's workers are its children: stop the whole group
-            process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+        server.stop()  # the server's workers are its children: the whole group goes
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:
