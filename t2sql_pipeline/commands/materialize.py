@@ -14,6 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import warnings
 
     import datasets
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     # Progress bars and deprecation notices drown the stage log on a terminal.
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     warnings.filterwarnings("ignore", category=FutureWarning)
     run_id = time.strftime("cli-%Y%m%d-%H%M%S")
     ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri(), log=lambda m: print(f"[t2sql] {m}", flush=True))

@@ -166,7 +166,7 @@ def log_sql_model(tracking_uri: str, run_id: str, adapter_dir: str, base_path: s
         warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
         info = mlflow.pyfunc.log_model(
             name=LOGGED_MODEL_NAME,
-            python_model=SqlModel(),
+            python_model=str(Path(__file__).with_name("sql_model_code.py")),  # models from code: nothing pickled
             artifacts=artifacts,
             model_config=config,
             signature=sql_model_signature(),

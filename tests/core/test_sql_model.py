@@ -104,6 +104,8 @@ def test_registered_version_is_an_mlflow_model_with_signature(registered_sql_mod
     assert [c.required for c in inputs.inputs] == [True, False, False, False]
     version = MlflowClient(registered_sql_model.tracking_uri).get_model_version(registered_sql_model.name, registered_sql_model.version)
     assert version.source.startswith("models:/m-") and version.tags["promotion_reason"]
+    flavor = pyfunc_model.metadata.flavors["python_function"]
+    assert flavor.get("model_code_path") and "python_model" not in flavor  # logged from code: no pickled object
 
 
 
