@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from t2sql_pipeline.commands import quiet_library_output
     from t2sql_pipeline.core.db_schema import tables_entry_from_sqlite
     from t2sql_pipeline.core.registry import ModelReferenceError, resolve_reference
     from t2sql_pipeline.core.state import mlflow_tracking_uri
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_rows < 1:
         return fail("--max-rows must be at least 1")
+    quiet_library_output()
     try:  # the database first: a wrong path should not wait for a model to load
         tables_entry_from_sqlite(args.db)
     except (OSError, ValueError) as error:

@@ -14,22 +14,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-    import warnings
-
-    import datasets
-    import transformers
-
+    from t2sql_pipeline.commands import quiet_library_output
     from t2sql_pipeline.core.pipeline import RunContext, run_all
     from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.state import artifacts_dir, mlflow_tracking_uri
 
     settings = load_settings(args.experiment, args.overrides)
-    # Progress bars and deprecation notices drown the stage log on a terminal.
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    quiet_library_output()
     run_id = time.strftime("cli-%Y%m%d-%H%M%S")
     ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri(), log=lambda m: print(f"[t2sql] {m}", flush=True))
     report = run_all(ctx)

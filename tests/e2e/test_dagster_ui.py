@@ -104,7 +104,7 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
     page.set_default_timeout(UI_TIMEOUT_MS)
 
     def shot(name: str, full_page: bool = False) -> None:
-        page.screenshot(path=str(artifacts_dir / f"dagster-ui-{name}.png"), full_page=full_page)
+        page.screenshot(path=str(artifacts_dir / f"dagster-ui-{name}.png"), full_page=full_page, animations="disabled")  # dialogs fade in: finish the transition first
 
     with explained_failure(page, dagster_ui, artifacts_dir):
         # 1. The asset graph shows every asset once the groups are expanded.
