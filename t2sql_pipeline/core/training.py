@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from t2sql_pipeline.core.launch import world_size
 from t2sql_pipeline.core.settings import LoraSettings, PipelineSettings
 
 if TYPE_CHECKING:
@@ -157,8 +157,8 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         dataloader_num_workers=0,
         disable_tqdm=True,
         # Under torchrun (WORLD_SIZE > 1) the workers synchronise gradients over gloo on CPU (NCCL needs GPUs).
-        ddp_backend="gloo" if _world_size() > 1 and not _cuda() else None,
-        ddp_find_unused_parameters=False if _world_size() > 1 else None,  # every LoRA weight is used: skip the extra graph walk
+        ddp_backend="gloo" if world_size() > 1 and not _cuda() else None,
+        ddp_find_unused_parameters=False if world_size() > 1 else None,  # every LoRA weight is used: skip the extra graph walk
     )
 
 
@@ -285,10 +285,6 @@ def train_adapter(
         fallbacks=plan.fallbacks,
         log_history=[{k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history],
     )
-
-
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _cuda() -> bool:
