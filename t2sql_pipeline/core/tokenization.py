@@ -70,8 +70,13 @@ def tokenize_example(
     """Prompt and answer tokenized separately so the boundary is exact; EOS closes the answer."""
     prompt_ids = _encode(tokenizer, build_prompt(tokenizer, message, fmt), add_special=fmt == "inst")
     answer_ids = _encode(tokenizer, build_completion(tokenizer, message, sql, fmt), add_special=False)
-    if tokenizer.eos_token_id is not None and (not answer_ids or answer_ids[-1] != tokenizer.eos_token_id):
-        answer_ids.append(tokenizer.eos_token_id)
+    eos = tokenizer.eos_token_id
+    if eos is not None and eos in answer_ids:
+        # ChatML closes the turn with eos (`<|im_end|>`) and then a newline: generation stops at eos, so the
+        # answer ends there; learning the newline after it would only teach a token that is never generated.
+        answer_ids = answer_ids[: len(answer_ids) - answer_ids[::-1].index(eos)]
+    elif eos is not None:
+        answer_ids.append(eos)
     return TokenizedExample(
         input_ids=prompt_ids + answer_ids,
         labels=[IGNORE_INDEX] * len(prompt_ids) + answer_ids,
