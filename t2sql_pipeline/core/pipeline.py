@@ -206,7 +206,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     from t2sql_pipeline.core.tracking import ServedModelFiles, TrackedRun
 
     data = load_from_disk(splits.path)
-    rows = data["test"].to_list()
+    rows = data[ctx.settings.evaluation.split].to_list()
     if ctx.settings.evaluation.max_examples:
         rows = rows[: ctx.settings.evaluation.max_examples]
     evaluations = []

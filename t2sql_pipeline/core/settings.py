@@ -155,6 +155,7 @@ class TrainingSettings(_Strict):
     save_steps: PositiveInt = 100
     save_total_limit: PositiveInt = 2
     packing: bool = True
+    group_by_length: bool = True  # batches of similar lengths: little padding computed
     num_processes: PositiveInt = 1  # data-parallel workers (torchrun); 1 trains in a single process
 
     @field_validator("save_strategy", mode="before")
@@ -169,6 +170,7 @@ class GenerationSettings(_Strict):
 
 
 class EvaluationSettings(_Strict):
+    split: Literal["test", "validation"] = "test"  # validation: choose settings without touching the test split
     timeout_s: Annotated[float, Field(gt=0.0)]
     workers: PositiveInt
     max_examples: NonNegativeInt  # 0 = the whole test split

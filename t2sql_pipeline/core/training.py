@@ -154,6 +154,9 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         padding_free=plan.packing,
         packing=False,
         max_length=None,  # examples were budgeted and tokenized upstream; never cut here
+        # Length-grouped batches: with padded batches of real prompts (median 244, p95 678 tokens on Spider dev)
+        # random batches compute mostly padding; only useful without padding-free batches.
+        train_sampling_strategy="group_by_length" if t.group_by_length and not plan.packing else "random",
         dataloader_num_workers=0,
         disable_tqdm=True,
         # Under torchrun (WORLD_SIZE > 1) the workers synchronise gradients over gloo on CPU (NCCL needs GPUs).
