@@ -35,6 +35,8 @@ def evaluation_report(
             "base_execution_accuracy": report.base.execution_accuracy,
             "adapter_execution_accuracy": report.adapter.execution_accuracy,
             "test_questions": report.adapter.n_questions,
+            "evaluated_split": report.evaluated_split,
+            "mcnemar_p_value": report.mcnemar_p_value,
             "report": MetadataValue.md(report_table(report)),
             "accuracy_chart": MetadataValue.md(markdown_image("execution accuracy, base vs adapter", report.accuracy_chart_path)),
             "loss_curve": MetadataValue.md(markdown_image("loss curve", lora_adapter.loss_curve_path)),
@@ -59,14 +61,20 @@ def report_table(report: ReportManifest) -> str:
     """Markdown: one row per metric (EX overall, valid SQL, EX per `<source>/<difficulty>` level), base vs adapter."""
     rows = [("execution accuracy", report.base.execution_accuracy, report.adapter.execution_accuracy)]
     rows.append(("valid SQL", report.base.valid_sql_rate, report.adapter.valid_sql_rate))
+    rows.append(("stops at end of turn", report.base.end_of_turn_rate, report.adapter.end_of_turn_rate))
     # A level missing from one model's scores had no scored question: shown as a dash, not as 0%.
     rows += [(f"EX {level}", report.base.per_level.get(level), report.adapter.per_level.get(level)) for level in ordered_levels(report.base, report.adapter)]
 
     def cell(value: float | None) -> str:
         return "–" if value is None else f"{value:.1%}"
 
-    header = f"| {report.adapter.n_questions} test questions | base | adapter |\n|---|---:|---:|\n"
-    return header + "\n".join(f"| {name} | {cell(base)} | {cell(adapter)} |" for name, base, adapter in rows)
+    header = f"| {report.adapter.n_questions} {report.evaluated_split} questions | base | adapter |\n|---|---:|---:|\n"
+    table = header + "\n".join(f"| {name} | {cell(base)} | {cell(adapter)} |" for name, base, adapter in rows)
+    significance = (
+        f"Paired exact McNemar test: {report.mcnemar_only_adapter} questions only the adapter answers, "
+        f"{report.mcnemar_only_base} only the base; p = {report.mcnemar_p_value:.3g}."
+    )
+    return f"{table}\n\n{significance}"
 
 
 def markdown_image(alt: str, path: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -60,6 +61,13 @@ def _first_statement(text: str) -> str:
     return "".join(kept)
 
 
+@dataclass(frozen=True)
+class GeneratedAnswer:
+    text: str  # decoded without special tokens
+    stopped: bool  # the model ended its answer with the end-of-turn (eos) token, rather than hitting max_new_tokens
+    new_tokens: int  # tokens generated, the eos included
+
+
 def generate_completions(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -68,13 +76,30 @@ def generate_completions(
     max_new_tokens: int,
     batch_size: int,
 ) -> list[str]:
-    """Greedy decoding of every prompt; batches are length-sorted and left-padded, answers return in input order."""
+    """Greedy decoding of every prompt (see `generate_answers`); the answer texts only."""
+    return [answer.text for answer in generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)]
+
+
+def generate_answers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[int]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+) -> list[GeneratedAnswer]:
+    """Greedy decoding of every prompt; batches are length-sorted and left-padded, answers return in input order.
+
+    Each row stops at its own end-of-turn token (a finished row only receives padding), and a batch stops
+    as soon as every row has finished.
+    """
     import torch
 
     model.eval()
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos_id = tokenizer.eos_token_id
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
-    answers: list[str] = [""] * len(prompts)
+    answers: list[GeneratedAnswer | None] = [None] * len(prompts)
     device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
@@ -93,8 +118,12 @@ def generate_completions(
                 do_sample=False,
                 use_cache=True,
                 pad_token_id=pad_id,
-                eos_token_id=tokenizer.eos_token_id,
+                eos_token_id=eos_id,
             )
         for row, index in enumerate(batch):
-            answers[index] = tokenizer.decode(output[row, width:], skip_special_tokens=True)
-    return answers
+            generated = output[row, width:].tolist()
+            # pad = eos for many chat models: the first eos ends the answer, what follows is padding.
+            stopped = eos_id is not None and eos_id in generated
+            kept = generated[: generated.index(eos_id) + 1] if stopped else generated
+            answers[index] = GeneratedAnswer(tokenizer.decode(kept, skip_special_tokens=True), stopped, len(kept))
+    return [answer for answer in answers if answer is not None]

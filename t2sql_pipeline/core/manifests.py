@@ -81,6 +81,8 @@ class AdapterManifest(Manifest):
 class ModelScore(Manifest):
     execution_accuracy: float
     valid_sql_rate: float
+    end_of_turn_rate: float  # answers that ended at the end-of-turn token
+    seconds_per_question: float  # generation time per question (batched)
     n_questions: int
     n_scored: int
     per_level: dict[str, float]
@@ -92,6 +94,10 @@ class ReportManifest(Manifest):
     accuracy_chart_path: str  # PNG: base vs adapter EX, overall and per level (also an MLflow artifact)
     base: ModelScore
     adapter: ModelScore
+    evaluated_split: str  # test, or validation when comparing settings
+    mcnemar_only_base: int  # questions only the base answers correctly (paired, scored for both)
+    mcnemar_only_adapter: int  # questions only the adapter answers correctly
+    mcnemar_p_value: float  # exact two-sided McNemar test, adapter vs base
     mlflow_run_id: str
     registered_model: str
     registered_version: str

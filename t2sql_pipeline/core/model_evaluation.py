@@ -6,13 +6,14 @@ execution match), through the same evaluator as `t2sql evaluate`.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from t2sql_pipeline.core.evaluation import EvaluationResult, GoldQuery, evaluate_predictions
-from t2sql_pipeline.core.generation import extract_sql, generate_completions
+from t2sql_pipeline.core.generation import extract_sql, generate_answers
 from t2sql_pipeline.core.settings import PipelineSettings
 
 
@@ -28,6 +29,8 @@ class PredictionRecord:
     exec_match: bool | None
     error_kind: str | None
     valid_sql: bool | None
+    stopped: bool  # the answer ended with the end-of-turn token, not at generation.max_new_tokens
+    new_tokens: int
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class ModelEvaluation:
     label: str  # "base" or "adapter"
     execution_accuracy: float
     valid_sql_rate: float
+    end_of_turn_rate: float  # share of answers that stopped at the end-of-turn token
+    seconds_per_question: float  # generation wall time per question (batched)
     n_questions: int
     n_scored: int
     per_level: dict[str, float]  # "<source>/<difficulty>" -> EX
@@ -71,14 +76,16 @@ def load_for_evaluation(base_path: str, adapter_path: str | None, settings: Pipe
 
 
 def evaluate_model(label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings) -> ModelEvaluation:
-    raw = generate_completions(
+    started = time.perf_counter()
+    answers = generate_answers(
         model,
         tokenizer,
         [row["prompt_ids"] for row in rows],
         max_new_tokens=settings.generation.max_new_tokens,
         batch_size=settings.generation.batch_size,
     )
-    predicted = [extract_sql(text) for text in raw]
+    seconds = time.perf_counter() - started
+    predicted = [extract_sql(answer.text) for answer in answers]
     groups: dict[tuple[str, Path], list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
         # Spider/BIRD layout: <db_dir>/<db_id>/<db_id>.sqlite
@@ -102,18 +109,20 @@ def evaluate_model(label: str, model: Any, tokenizer: Any, rows: list[dict[str, 
             db_id=row["db_id"],
             difficulty=row["difficulty"],
             gold_sql=row["gold_sql"],
-            raw_output=raw[i],
+            raw_output=answers[i].text,
             predicted_sql=predicted[i],
             exec_match=results[i].exec_match,
             error_kind=results[i].error_kind,
             valid_sql=results[i].valid_sql,
+            stopped=answers[i].stopped,
+            new_tokens=answers[i].new_tokens,
         )
         for i, row in enumerate(rows)
     ]
-    return summarize(label, records)
+    return summarize(label, records, seconds)
 
 
-def summarize(label: str, records: list[PredictionRecord]) -> ModelEvaluation:
+def summarize(label: str, records: list[PredictionRecord], generation_seconds: float = 0.0) -> ModelEvaluation:
     scored = [r for r in records if r.exec_match is not None]
     levels: dict[str, list[bool]] = defaultdict(list)
     for record in scored:
@@ -122,6 +131,8 @@ def summarize(label: str, records: list[PredictionRecord]) -> ModelEvaluation:
         label=label,
         execution_accuracy=_rate([bool(r.exec_match) for r in scored]),
         valid_sql_rate=_rate([bool(r.valid_sql) for r in records]),
+        end_of_turn_rate=_rate([r.stopped for r in records]),
+        seconds_per_question=generation_seconds / len(records) if records else 0.0,
         n_questions=len(records),
         n_scored=len(scored),
         per_level={level: _rate(matches) for level, matches in sorted(levels.items())},

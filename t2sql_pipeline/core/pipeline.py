@@ -203,17 +203,19 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     from t2sql_pipeline.core.provenance import code_version, rows_fingerprint
     from t2sql_pipeline.core.registry import CandidateScore
     from t2sql_pipeline.core.report_charts import accuracy_chart
+    from t2sql_pipeline.core.significance import mcnemar_exact
     from t2sql_pipeline.core.tracking import ServedModelFiles, TrackedRun
 
     data = load_from_disk(splits.path)
-    rows = data[ctx.settings.evaluation.split].to_list()
+    split = ctx.settings.evaluation.split
+    rows = data[split].to_list()
     if ctx.settings.evaluation.max_examples:
         rows = rows[: ctx.settings.evaluation.max_examples]
     evaluations = []
     for label, adapter_path in (("base", None), ("adapter", adapter.path)):
         model, tokenizer = load_for_evaluation(base.path, adapter_path, ctx.settings)
         evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings))
-        ctx.log(f"{label}: execution accuracy {evaluations[-1].execution_accuracy:.1%} on {len(rows)} test questions")
+        ctx.log(f"{label}: execution accuracy {evaluations[-1].execution_accuracy:.1%} on {len(rows)} {split} questions")
     base_eval, adapter_eval = evaluations
     out = ctx.stage_dir("evaluation_report")
     predictions_path = out / "predictions.jsonl"
@@ -222,6 +224,9 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
             for record in evaluation.records:
                 handle.write(json.dumps({"model": evaluation.label, **asdict(record)}) + "\n")
     scores = {e.label: ModelScore(**{k: v for k, v in asdict(e).items() if k not in {"label", "records"}}) for e in evaluations}
+    paired = [(b.exec_match, a.exec_match) for b, a in zip(base_eval.records, adapter_eval.records) if b.exec_match is not None and a.exec_match is not None]
+    mcnemar = mcnemar_exact([bool(b) for b, _ in paired], [bool(a) for _, a in paired])
+    ctx.log(f"adapter vs base, exact McNemar test: {mcnemar.only_second} questions only the adapter answers, {mcnemar.only_first} only the base; p = {mcnemar.p_value:.3g}")
     report_path = out / "report.json"
     chart_path = accuracy_chart(scores["base"], scores["adapter"], out / "accuracy_chart.png")  # logged with the folder below
     provenance = {
@@ -231,7 +236,16 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     }
     with TrackedRun.resume(ctx.tracking_uri, adapter.mlflow_run_id) as run:
         for label, score in scores.items():
-            run.log_metrics({f"{label}_execution_accuracy": score.execution_accuracy, f"{label}_valid_sql_rate": score.valid_sql_rate}, adapter.global_step)
+            run.log_metrics(
+                {
+                    f"{label}_execution_accuracy": score.execution_accuracy,
+                    f"{label}_valid_sql_rate": score.valid_sql_rate,
+                    f"{label}_end_of_turn_rate": score.end_of_turn_rate,
+                    f"{label}_seconds_per_question": score.seconds_per_question,
+                },
+                adapter.global_step,
+            )
+        run.log_metrics({"mcnemar_p_value": mcnemar.p_value}, adapter.global_step)
         registration = run.register_adapter(
             ctx.settings.registered_model_name,
             tags={"base_model": base.name, "valid_sql_rate": f"{adapter_eval.valid_sql_rate:.4f}", "experiment": ctx.settings.experiment.name, **provenance},
@@ -241,7 +255,13 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         )
         ctx.log(f"registered v{registration.version.version}: {'promoted to champion' if registration.decision.promote else 'champion unchanged'} ({registration.decision.reason})")
         promotion = {"promoted": registration.decision.promote, "reason": registration.decision.reason, "champion_version": registration.champion_version}
-        report_path.write_text(json.dumps({**{k: v.model_dump() for k, v in scores.items()}, "promotion": promotion, **provenance}, indent=1), encoding="utf-8")
+        report_path.write_text(
+            json.dumps(
+                {**{k: v.model_dump() for k, v in scores.items()}, "evaluated_split": split, "mcnemar_adapter_vs_base": asdict(mcnemar), "promotion": promotion, **provenance},
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
         run.log_artifacts(str(out), "evaluation")
     version = registration.version
     return ReportManifest(
@@ -250,6 +270,10 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         accuracy_chart_path=str(chart_path),
         base=scores["base"],
         adapter=scores["adapter"],
+        evaluated_split=split,
+        mcnemar_only_base=mcnemar.only_first,
+        mcnemar_only_adapter=mcnemar.only_second,
+        mcnemar_p_value=mcnemar.p_value,
         mlflow_run_id=adapter.mlflow_run_id,
         registered_model=version.name,
         registered_version=version.version,

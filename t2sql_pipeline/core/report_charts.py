@@ -13,7 +13,7 @@ LEVEL_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challen
 def ordered_levels(*scores: ModelScore) -> list[str]:
     """Every `<source>/<difficulty>` level in the scores, by source, then in the benchmark's own order.
 
-    >>> ordered_levels(ModelScore(execution_accuracy=0, valid_sql_rate=0, n_questions=0, n_scored=0,
+    >>> ordered_levels(ModelScore(execution_accuracy=0, valid_sql_rate=0, end_of_turn_rate=0, seconds_per_question=0, n_questions=0, n_scored=0,
     ...     per_level={"spider/hard": 0.0, "bird/simple": 0.0, "spider/easy": 0.0}))
     ['bird/simple', 'spider/easy', 'spider/hard']
     """

@@ -13,13 +13,14 @@ from t2sql_pipeline.resources.tracking import DEFAULT_UI_URL, MlflowTrackingReso
 
 
 def make_report(tmp_path: Path) -> ReportManifest:
-    base = ModelScore(execution_accuracy=0.0, valid_sql_rate=0.25, n_questions=8, n_scored=8, per_level={"spider/hard": 0.0, "spider/easy": 0.0})
+    base = ModelScore(execution_accuracy=0.0, valid_sql_rate=0.25, end_of_turn_rate=0.5, seconds_per_question=0.2, n_questions=8, n_scored=8, per_level={"spider/hard": 0.0, "spider/easy": 0.0})
     adapter = ModelScore(
-        execution_accuracy=0.625, valid_sql_rate=1.0, n_questions=8, n_scored=8, per_level={"spider/hard": 0.5, "spider/easy": 0.75, "bird/simple": 1.0}
+        execution_accuracy=0.625, valid_sql_rate=1.0, end_of_turn_rate=1.0, seconds_per_question=0.1, n_questions=8, n_scored=8, per_level={"spider/hard": 0.5, "spider/easy": 0.75, "bird/simple": 1.0}
     )
     chart = accuracy_chart(base, adapter, tmp_path / "accuracy_chart.png")
     return ReportManifest(
         path=str(tmp_path / "report.json"), predictions_path=str(tmp_path / "p.jsonl"), accuracy_chart_path=str(chart), base=base, adapter=adapter,
+        evaluated_split="test", mcnemar_only_base=0, mcnemar_only_adapter=5, mcnemar_p_value=0.0625,
         mlflow_run_id="r", registered_model="t2sql-demo", registered_version="3", aliases=["candidate"], promoted=False,
         promotion_reason="", champion_version=None, data_version="d", eval_split="e", code_version="c",
     )  # fmt: skip
@@ -31,9 +32,12 @@ def test_table_has_a_row_per_metric_and_level_in_benchmark_order(tmp_path: Path)
     assert lines[2:] == [
         "| execution accuracy | 0.0% | 62.5% |",
         "| valid SQL | 25.0% | 100.0% |",
+        "| stops at end of turn | 50.0% | 100.0% |",
         "| EX bird/simple | – | 100.0% |",  # the base scored no bird/simple question: no figure, not 0%
         "| EX spider/easy | 0.0% | 75.0% |",
         "| EX spider/hard | 0.0% | 50.0% |",
+        "",
+        "Paired exact McNemar test: 5 questions only the adapter answers, 0 only the base; p = 0.0625.",
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2sql_pipeline.core.generation import extract_sql, generate_completions
+from t2sql_pipeline.core.generation import extract_sql, generate_answers, generate_completions
 
 # (raw model output, the SQL the evaluator should receive)
 EXTRACT_CASES = [
@@ -135,3 +135,19 @@ def test_answers_exclude_the_prompt(tiny_model) -> None:
 def test_no_prompts_no_answers(tiny_model) -> None:
     model, tokenizer = tiny_model
     assert generate_completions(model, tokenizer, [], max_new_tokens=4, batch_size=2) == []
+
+
+def test_an_answer_ends_at_its_first_end_of_turn_token_and_says_whether_it_stopped(tiny_model, monkeypatch) -> None:
+    import torch
+
+    model, tokenizer = tiny_model
+    eos, word = tokenizer.eos_token_id, tokenizer("SELECT", add_special_tokens=False)["input_ids"][0]
+    prompts = [[word, word], [word]]
+
+    def fake_generate(input_ids, **_):  # row 0 stops after one token (then eos padding), row 1 runs to the cap
+        return torch.cat([input_ids, torch.tensor([[word, eos, eos], [word, word, word]])], dim=1)
+
+    monkeypatch.setattr(model, "generate", fake_generate)
+    stopped, capped = generate_answers(model, tokenizer, prompts, max_new_tokens=3, batch_size=2)
+    assert (stopped.stopped, stopped.new_tokens, stopped.text) == (True, 2, tokenizer.decode([word]))
+    assert (capped.stopped, capped.new_tokens) == (False, 3)

@@ -286,3 +286,13 @@ def test_config_dir_from_environment(monkeypatch: pytest.MonkeyPatch, config_dir
     write_experiment(config_dir, "only_here", "training:\n  max_steps: 11\n")
     monkeypatch.setenv("T2SQL_CONFIG_DIR", str(config_dir))
     assert load_settings("only_here").training.max_steps == 11
+
+
+def test_a_gguf_model_needs_its_file() -> None:
+    with pytest.raises(SettingsError, match="gguf_file"):
+        load_settings("demo", overrides=["model.source=gguf"], config_dir=CONFIG_DIR)
+
+
+def test_fixed_test_databases_need_the_by_database_mode() -> None:
+    with pytest.raises(SettingsError, match="test_databases needs mode 'by_database'"):
+        load_settings("demo", overrides=["splits.test_databases=[shop]"], config_dir=CONFIG_DIR)

@@ -227,3 +227,23 @@ def test_official_dev_needs_dev_and_something_else(which: str) -> None:
         examples = [with_split(e, "dev") for e in examples]
     with pytest.raises(ValueError, match="official_dev' needs a loaded 'dev' split"):
         split_examples(examples, "official_dev", 0.1, 0.1, seed=0)
+
+
+# --- by_database with fixed test databases ------------------------------------------
+
+
+def test_fixed_test_databases_are_the_whole_test_split_and_validation_comes_from_the_rest() -> None:
+    examples = population(seed=4)
+    chosen = ["db3", "db11", "db17"]
+    for seed in (0, 1):  # the test split does not depend on the seed; validation does
+        splits = split_examples(examples, "by_database", 0.1, 0.5, seed=seed, test_databases=chosen)
+        assert_partition(splits, examples)
+        assert ids(splits["test"]) == ids([e for e in examples if e.db_id in chosen])
+        assert {e.db_id for e in splits["validation"]}.isdisjoint(chosen) and splits["validation"]
+        assert find_leaks(splits, by_database=True) == []
+        assert abs(len(splits["validation"]) - 0.1 * len(examples)) <= 60  # whole databases of at most 60 + twins
+
+
+def test_a_fixed_test_database_without_examples_is_named() -> None:
+    with pytest.raises(ValueError, match=r"splits.test_databases: no loaded examples for \['wta_1'\]"):
+        split_examples(population(), "by_database", 0.1, 0.1, seed=0, test_databases=["db1", "wta_1"])
