@@ -2,7 +2,7 @@
 
 Each registered version is one of these, so `mlflow.pyfunc.load_model("models:/NAME@champion")`
 and `mlflow models serve` work on it. Its artifacts are the LoRA adapter (with its
-tokenizer) and, when the base model is a local folder (the demo's), the base model;
+tokenizer) and, when the base model is a local folder (the demo's, or a converted GGUF file), the base model;
 a hub base is recorded by name and revision and fetched when the model loads. Its
 `model_config` holds the pipeline settings and the prompt format resolved at training,
 so the prompt built here is the training prompt.
@@ -157,7 +157,8 @@ def log_sql_model(tracking_uri: str, run_id: str, adapter_dir: str, base_path: s
     """Log the pyfunc under `run_id`; the base model travels as an artifact only when it is a local folder."""
     import mlflow
 
-    local_base = settings.model.source == "demo" or Path(settings.model.name_or_path).is_dir()
+    # The demo's model, a local folder and a converted GGUF file exist on this machine only: they travel with the model.
+    local_base = settings.model.source in {"demo", "gguf"} or Path(settings.model.name_or_path).is_dir()
     artifacts = {"adapter": adapter_dir, **({"base": base_path} if local_base else {})}
     config = {"settings": settings.model_dump(mode="json"), "prompt_format": prompt_format}
     # The fluent API logs to the global tracking URI and the active run: point both at ours for this call only.
