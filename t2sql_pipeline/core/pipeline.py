@@ -7,6 +7,8 @@ artifacts under `ctx.run_dir / <stage>`, and returns a manifest.
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -167,9 +169,15 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
     with TrackedRun.start(ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name) as run:
         run.log_settings(ctx.settings)
 
+        total_steps, first_line = planned_steps(ctx.settings, len(data["train"])), [(0, time.monotonic())]
+
         def record(metrics: dict[str, float], step: int) -> None:
             with interrupts_deferred():  # a stop lands between steps, never inside a tracking-store write
                 run.log_metrics(metrics, step)
+            if "loss" in metrics:  # a progress line at each logging step: long CPU runs are otherwise silent for minutes
+                if first_line[0][0] == 0:  # the rate counts from the first logged step: a resumed run starts mid-way
+                    first_line[0] = (step, time.monotonic())
+                ctx.log(progress_line(step, total_steps, metrics, *first_line[0]))
             if "eval_loss" in metrics:  # one progress line per evaluation; every step goes to MLflow
                 accuracy = metrics.get("eval_mean_token_accuracy", float("nan"))
                 ctx.log(f"step {step}: validation loss {metrics['eval_loss']:.4f}, token accuracy {accuracy:.1%}")
@@ -194,6 +202,35 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
             resumed_from_step=outcome.resumed_from_step,
             hardware_fallbacks=list(outcome.fallbacks),
         )
+
+
+def planned_steps(settings: PipelineSettings, train_examples: int) -> int:
+    """Optimizer steps the run will take: `max_steps`, or epochs x batches per epoch (the Trainer's own count).
+
+    >>> from t2sql_pipeline.core.settings import load_settings
+    >>> planned_steps(load_settings("demo", ["training.max_steps=-1", "training.epochs=2"]), 100)  # batch 16: 7 per epoch
+    14
+    """
+    t = settings.training
+    if t.max_steps > 0:
+        return t.max_steps
+    per_epoch = max(1, math.ceil(train_examples / (t.per_device_batch_size * t.num_processes)) // t.gradient_accumulation_steps)
+    return math.ceil(per_epoch * t.epochs)
+
+
+def progress_line(step: int, total: int, metrics: dict[str, float], since_step: int, since_time: float, now: float | None = None) -> str:
+    """`step 25/294 (9%): loss 0.840, 110 tokens/s, 33 min left`, the time left at the pace since `since_step`.
+
+    >>> progress_line(25, 100, {"loss": 0.84, "tokens_per_second": 110.2}, since_step=5, since_time=0.0, now=240.0)
+    'step 25/100 (25%): loss 0.840, 110 tokens/s, 15 min left'
+    """
+    now = time.monotonic() if now is None else now
+    parts = [f"loss {metrics['loss']:.3f}"]
+    if "tokens_per_second" in metrics:
+        parts.append(f"{metrics['tokens_per_second']:.0f} tokens/s")
+    if since_step < step < total:
+        parts.append(f"{(now - since_time) / (step - since_step) * (total - step) / 60:.0f} min left")
+    return f"step {step}/{total} ({step / total:.0%}): " + ", ".join(parts)
 
 
 def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest) -> ReportManifest:
