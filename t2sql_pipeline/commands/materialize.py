@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 
@@ -10,10 +12,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("materialize", help="run the whole pipeline for an experiment, without Dagster")
     parser.add_argument("--experiment", default="demo", help="name under configs/experiments/ or a YAML path (default: demo)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an expected error (bad settings or data) too")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Expected errors (settings, data files, a model file) print one line naming the file or key; --debug re-raises."""
+    try:
+        return materialize(args)
+    except (ValueError, OSError) as error:  # settings, data and model-file errors are ValueErrors naming their source
+        if args.debug or os.environ.get("T2SQL_DEBUG"):
+            raise
+        print(f"t2sql materialize: error: {error}", file=sys.stderr)
+        return 2
+
+
+def materialize(args: argparse.Namespace) -> int:
     from t2sql_pipeline.commands import quiet_library_output
     from t2sql_pipeline.core.pipeline import RunContext, run_all
     from t2sql_pipeline.core.settings import load_settings
@@ -24,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     run_id = time.strftime("cli-%Y%m%d-%H%M%S")
     ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri(), log=lambda m: print(f"[t2sql] {m}", flush=True))
     report = run_all(ctx)
-    print(f"base model execution accuracy:    {report.base.execution_accuracy:.1%} ({report.base.n_scored} test questions)")
+    print(f"base model execution accuracy:    {report.base.execution_accuracy:.1%} ({report.base.n_scored} {report.evaluated_split} questions)")
     print(f"fine-tuned execution accuracy:    {report.adapter.execution_accuracy:.1%}")
     print(f"MLflow run: {report.mlflow_run_id}; registered {report.registered_model} v{report.registered_version} {report.aliases}")
     return 0

@@ -67,6 +67,8 @@ def raw_data(ctx: RunContext, source: Source) -> RawDataManifest:
 
 def sample(ctx: RunContext, raws: list[RawDataManifest]) -> SampleManifest:
     population = [example for raw in raws for example in read_examples(Path(raw.path))]
+    if not population:
+        raise ValueError(f"no examples to sample: {describe_empty_sources(ctx.settings, raws)}")
     s = ctx.settings.sample
     result = stratified_sample(population, s.fraction, s.evidence_length_buckets, ctx.settings.experiment.seed)
     rows = [StratumRow(**asdict(share), shift_pct_points=share.shift_pct_points) for share in result.strata]
@@ -78,6 +80,19 @@ def sample(ctx: RunContext, raws: list[RawDataManifest]) -> SampleManifest:
         max_shift_pct_points=result.max_shift_pct_points,
         tolerance_pct_points=s.tolerance_pct_points,
     )
+
+
+def describe_empty_sources(settings: PipelineSettings, raws: list[RawDataManifest]) -> str:
+    """Why the loaded data is empty, source by source (none configured, or everything excluded and why)."""
+    reasons = []
+    for raw in raws:
+        kind = getattr(settings.data, raw.source).kind
+        if kind == "none":
+            reasons.append(f"data.{raw.source}.kind is none")
+        else:
+            counts = ", ".join(f"{n} {reason}" for reason, n in raw.excluded.items()) or "no questions in the files"
+            reasons.append(f"{raw.source} ({kind}): every question excluded ({counts}; listed in {raw.excluded_path})")
+    return "; ".join(reasons)
 
 
 def base_model(ctx: RunContext, sampled: SampleManifest) -> BaseModelManifest:

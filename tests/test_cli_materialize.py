@@ -1,0 +1,55 @@
+"""`t2sql materialize`: expected errors are one line naming the file, key or reason (--debug shows the traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from t2sql_pipeline.cli import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    code = main(["materialize", *argv])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("training.max_stepz=5", "override 'training.max_stepz=5': unknown key 'training.max_stepz'"),
+        ("training.learning_rate=-1", "key 'training.learning_rate': Input should be greater than 0"),
+        ("model.source=gguf", "'gguf_file'"),
+    ],
+)
+def test_a_bad_setting_is_one_line(override: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(["--set", override], capsys)
+    assert code == 2
+    assert err[0].startswith("t2sql materialize: error: ") and expected in "\n".join(err)
+    assert not any("Traceback" in line for line in err)
+
+
+def test_no_data_at_all_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T2SQL_HOME", str(tmp_path))
+    code, err = run(["--set", "data.spider.kind=none", "--set", "data.bird.kind=none"], capsys)
+    assert code == 2
+    assert err == ["t2sql materialize: error: no examples to sample: data.spider.kind is none; data.bird.kind is none"]
+
+
+def test_every_question_excluded_names_the_reason_and_the_list(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    spider = tmp_path / "spider"
+    spider.mkdir()
+    (spider / "tables.json").write_text('[{"db_id": "gone", "table_names_original": ["t"], "column_names_original": [[-1, "*"], [0, "a"]],'
+                                        ' "column_types": ["text", "number"], "primary_keys": [], "foreign_keys": []}]')
+    (spider / "dev.json").write_text('[{"db_id": "gone", "question": "How many?", "query": "SELECT count(*) FROM t"}]')
+    monkeypatch.setenv("T2SQL_HOME", str(tmp_path / "home"))
+    code, err = run(["--set", f"data.spider={{kind: local, path: {spider}, splits: [dev]}}", "--set", "data.bird.kind=none"], capsys)
+    assert code == 2 and len(err) == 1
+    assert "spider (local): every question excluded (1 missing_database; listed in " in err[0] and "excluded.json" in err[0]
+
+
+def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from t2sql_pipeline.core.settings import SettingsError
+
+    with pytest.raises(SettingsError):
+        main(["materialize", "--debug", "--set", "training.max_stepz=5"])
