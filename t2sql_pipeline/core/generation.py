@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -87,11 +88,12 @@ def generate_answers(
     *,
     max_new_tokens: int,
     batch_size: int,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> list[GeneratedAnswer]:
     """Greedy decoding of every prompt; batches are length-sorted and left-padded, answers return in input order.
 
     Each row stops at its own end-of-turn token (a finished row only receives padding), and a batch stops
-    as soon as every row has finished.
+    as soon as every row has finished. `on_batch(done, total)` is called after each batch.
     """
     import torch
 
@@ -126,4 +128,6 @@ def generate_answers(
             stopped = eos_id is not None and eos_id in generated
             kept = generated[: generated.index(eos_id) + 1] if stopped else generated
             answers[index] = GeneratedAnswer(tokenizer.decode(kept, skip_special_tokens=True), stopped, len(kept))
+        if on_batch is not None:
+            on_batch(min(start + batch_size, len(order)), len(order))
     return [answer for answer in answers if answer is not None]

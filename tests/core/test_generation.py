@@ -151,3 +151,11 @@ def test_an_answer_ends_at_its_first_end_of_turn_token_and_says_whether_it_stopp
     stopped, capped = generate_answers(model, tokenizer, prompts, max_new_tokens=3, batch_size=2)
     assert (stopped.stopped, stopped.new_tokens, stopped.text) == (True, 2, tokenizer.decode([word]))
     assert (capped.stopped, capped.new_tokens) == (False, 3)
+
+
+def test_progress_is_reported_after_each_batch(tiny_model) -> None:
+    model, tokenizer = tiny_model
+    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS]
+    seen: list[tuple[int, int]] = []
+    generate_answers(model, tokenizer, prompts, max_new_tokens=2, batch_size=2, on_batch=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 5), (4, 5), (5, 5)]
