@@ -245,7 +245,11 @@ def load_settings(
     _merge_into(merged, origins, _read_yaml(base_path), str(base_path), allow_new=True)
     if experiment:
         path = resolve_experiment_file(experiment, config_dir)
-        _merge_into(merged, origins, _read_yaml(path), str(path), allow_new=False)
+        content = _read_yaml(path)
+        if not isinstance(content.get("experiment"), dict) or not content["experiment"].get("name"):
+            # Without its own name an experiment would log and register under base.yaml's, mixed with every other one.
+            raise SettingsError(f"{path}: missing key 'experiment.name' (the MLflow experiment and registered model name)")
+        _merge_into(merged, origins, content, str(path), allow_new=False)
     for override in overrides:
         key, value = parse_override(override)
         _merge_into(merged, origins, _nest(key, value), f"override {override!r}", allow_new=False)
@@ -302,6 +306,8 @@ def _merge_into(
         if isinstance(value, dict) and isinstance(target.get(key), dict):
             _merge_into(target[key], origins, value, origin, allow_new=allow_new, prefix=f"{dotted}.")
         else:
+            for inner in [k for k in origins if k.startswith(f"{dotted}.")]:
+                del origins[inner]  # a whole section replaced (e.g. `lora=5`): its old keys no longer explain anything
             target[key] = value
             origins[dotted] = origin
 

@@ -23,7 +23,11 @@ def config_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def write_experiment(config_dir: Path, name: str, text: str) -> Path:
+def write_experiment(config_dir: Path, name: str, text: str, *, named: bool = True) -> Path:
+    """An experiment file; `named` gives it the required `experiment.name` unless the text sets one."""
+    if named and "experiment:\n  name:" not in text and not text.lstrip().startswith("-"):
+        header = f"experiment:\n  name: test-{name}\n"
+        text = text.replace("experiment:\n", header, 1) if "experiment:\n" in text else header + text
     path = config_dir / "experiments" / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -256,9 +260,11 @@ def test_top_level_must_be_a_mapping(config_dir: Path) -> None:
     assert str(path) in str(error.value)
 
 
-def test_empty_experiment_file_equals_base(config_dir: Path) -> None:
+def test_an_experiment_with_only_its_name_equals_base_but_for_the_name(config_dir: Path) -> None:
     write_experiment(config_dir, "empty", "# nothing differs\n")
-    assert load_settings("empty", config_dir=config_dir) == load_settings(None, config_dir=config_dir)
+    named = load_settings("empty", config_dir=config_dir)
+    assert named.experiment.name == "test-empty"
+    assert named.model_copy(update={"experiment": load_settings(None, config_dir=config_dir).experiment}) == load_settings(None, config_dir=config_dir)
 
 
 def test_unknown_experiment_lists_known_ones(config_dir: Path) -> None:
@@ -296,3 +302,16 @@ def test_a_gguf_model_needs_its_file() -> None:
 def test_fixed_test_databases_need_the_by_database_mode() -> None:
     with pytest.raises(SettingsError, match="test_databases needs mode 'by_database'"):
         load_settings("demo", overrides=["splits.test_databases=[shop]"], config_dir=CONFIG_DIR)
+
+
+def test_replacing_a_section_by_a_value_blames_the_override() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings("demo", overrides=["lora=5"], config_dir=CONFIG_DIR)
+    assert "override 'lora=5': key 'lora'" in str(error.value) and "demo.yaml" not in str(error.value)
+
+
+def test_an_experiment_without_a_name_is_refused(config_dir: Path) -> None:
+    path = write_experiment(config_dir, "nameless", "training:\n  max_steps: 5\n", named=False)
+    with pytest.raises(SettingsError, match=r"nameless.yaml: missing key 'experiment.name'"):
+        load_settings("nameless", config_dir=config_dir)
+    assert path.is_file()
