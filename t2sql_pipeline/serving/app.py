@@ -2,7 +2,7 @@
 
 The request/response shape is the one existing text-to-SQL front ends use. Every
 error is JSON `{"error": "<message>"}`: 400 for a refused db_id, 404 for an
-unknown one, 413 for an oversized body, 422 for a malformed request (the message
+unknown one, 413 for an oversized body, 415 for a body that is not JSON, 422 for a malformed request (the message
 names the field).
 """
 
@@ -84,6 +84,9 @@ def create_app(generator: SqlGenerator, db_dir: Path, model_reference: str = "")
                 return error(411, "send the body with a Content-Length header")
             if not length.isdigit() or int(length) > MAX_BODY_BYTES:
                 return error(413, f"request body over {MAX_BODY_BYTES} bytes")
+            media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if media_type != "application/json":
+                return error(415, f"send the body as application/json (Content-Type was {media_type or 'missing'!r})")
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)

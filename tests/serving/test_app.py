@@ -164,3 +164,18 @@ def test_unknown_routes_and_methods_are_json_errors(client: TestClient) -> None:
 def test_a_missing_database_folder_is_named(tmp_path: Path, generator: EchoGenerator) -> None:
     with pytest.raises(NotADirectoryError, match="absent"):
         create_app(generator, tmp_path / "absent")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_body_that_is_not_json_is_415(client: TestClient, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/generate_sql", content=b'{"question": "How many?", "db_id": "shop"}', headers=headers)
+    assert response.status_code == 415
+    assert "application/json" in response.json()["error"]
+
+
+def test_json_with_a_charset_is_accepted(client: TestClient) -> None:
+    response = client.post(
+        "/generate_sql", content=b'{"question": "How many?", "db_id": "shop"}', headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    assert response.status_code != 415
