@@ -92,7 +92,9 @@ def test_bird_semantics_with_difficulty_file(files: dict[str, Path], tmp_path: P
     # BIRD ignores row order: the DESC prediction matches
     assert [q["exec_match"] for q in report["questions"]] == [True, False, True, None]
     assert report["summary"]["levels"]["simple"] == {"count": 2, "execution_accuracy": 0.5}
-    assert report["questions"][0]["valid_sql"] is None  # text metrics off
+    assert report["questions"][0]["exact_set_match"] is None  # text metrics off
+    # Valid SQL comes from SQLite compiling the prediction, so it is there with text metrics off; None without a database.
+    assert [q["valid_sql"] for q in report["questions"]] == [True, False, True, None]  # 2: there is no table `items`
 
 
 def test_help_documents_the_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,3 +113,16 @@ def test_the_t2sql_entry_point_runs_evaluate(files: dict[str, Path]) -> None:
             "--workers", "0", "--out", str(files["out"])]
     assert main(argv) == 0
     assert json.loads(files["out"].read_text())["summary"]["n_questions"] == 4
+
+
+def test_an_empty_gold_file_is_an_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["gold"].write_text("")
+    files["pred"].write_text("")
+    assert run_cli(["--gold", str(files["gold"]), "--pred", str(files["pred"]), "--db-dir", str(files["db"])]) == 2
+    assert "gold.sql: no questions (the gold file is empty)" in capsys.readouterr().err
+
+
+def test_a_non_utf8_byte_is_named_by_line(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["pred"].write_bytes(b"SELECT 1\nSELECT 2\nSELECT '\xff'\nSELECT 4\n")
+    assert run_cli(["--gold", str(files["gold"]), "--pred", str(files["pred"]), "--db-dir", str(files["db"])]) == 2
+    assert "pred.sql:3: not UTF-8 text (byte 0xff)" in capsys.readouterr().err

@@ -46,10 +46,13 @@ class GoldQuery:
 
 def _read_lines(path: Path) -> list[str]:
     """Lines as the official scripts see them (universal newlines, no final empty line)."""
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise EvaluationInputError(f"{path}: not UTF-8 text ({exc})") from exc
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise EvaluationInputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     return lines[:-1] if lines and lines[-1] == "" else lines
 
@@ -62,6 +65,8 @@ def read_gold_file(path: Path, *, difficulties: Sequence[str] | None = None) -> 
         if not tab or not sql.strip() or not db_id.strip():
             raise EvaluationInputError(f"{path}:{number}: expected 'SQL<TAB>db_id', got {line[:80]!r}")
         gold.append(GoldQuery(sql.strip(), db_id.strip()))
+    if not gold:
+        raise EvaluationInputError(f"{path}: no questions (the gold file is empty)")
     if difficulties is not None:
         if len(difficulties) != len(gold):
             raise EvaluationInputError(
@@ -151,6 +156,7 @@ class _PredOutcome:
     error: str | None = None
     seconds: float | None = None
     ves_ratio: float | None = None
+    valid_sql: bool = True  # SQLite compiles it on the database (sql_exec.sqlite_prepares)
 
 
 _Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask
@@ -182,7 +188,7 @@ def _prepare_gold(sql: str, semantics: Semantics, strict: bool) -> tuple[Prepare
 
 def _score_prediction(task: _PredTask) -> _PredOutcome:
     if not task.prediction.strip():
-        return _PredOutcome(task.index, False, "syntax", "empty prediction")
+        return _PredOutcome(task.index, False, "syntax", "empty prediction", valid_sql=False)
     limits = task.limits
     if task.semantics == "spider":
         pred_sql, decoding = metrics.spider_prepare(task.prediction, is_gold=False, strict=task.strict).sql, "ignore"
@@ -196,7 +202,9 @@ def _score_prediction(task: _PredTask) -> _PredOutcome:
         result = sql_exec.execute_readonly(db_path, pred_sql, limits, text_decoding=decoding)
         seconds += result.seconds
         if result.rows is None or gold.rows is None:
-            return _PredOutcome(task.index, False, result.error_kind, result.error, seconds)
+            # A timeout or a row cap means it compiled; otherwise ask SQLite whether it compiles at all.
+            valid = result.error_kind == "timeout" or sql_exec.sqlite_prepares(db_path, pred_sql, text_decoding=decoding)
+            return _PredOutcome(task.index, False, result.error_kind, result.error, seconds, valid_sql=valid)
         if task.semantics == "spider":
             order_matters = task.gold.order_matters
             same = metrics.spider_rows_match(gold.rows, result.rows, order_matters=order_matters, strict=task.strict)
@@ -330,7 +338,8 @@ class EvaluationResult:
         )
         lines.append("errors: " + ", ".join(f"{kind} {count}" for kind, count in s.errors.items()))
         lines.append(
-            f"valid SQL {_pct(s.valid_sql_rate)}, exact-set {_pct(s.exact_set_match)}, "
+            f"valid SQL {_pct(s.valid_sql_rate)} (SQLite compiles it; of the {s.n_scored} questions with a database and working gold), "
+            f"exact-set {_pct(s.exact_set_match)}, "
             f"ROUGE-L {_pct(s.rouge_l)}, schema hallucination {_pct(s.hallucination_rate)}"
         )
         if s.ves is not None:
@@ -520,9 +529,11 @@ class Evaluator:
             exec_match, kind, error, seconds, ves_ratio = (
                 pred.exec_match, pred.error_kind, pred.error, pred.seconds, pred.ves_ratio
             )
+        # Valid SQL: SQLite compiles it on the question's database; None where there is no database to ask.
+        valid_sql = pred.valid_sql if pred is not None else None
         return QuestionResult(
             index, gold.db_id, exec_match, kind, error, hardness, gold.difficulty, seconds,
-            text.valid_sql if text else None, text.exact_set_match if text else None,
+            valid_sql, text.exact_set_match if text else None,
             text.rouge_l if text else None, text.hallucinated if text else None, ves_ratio,
         )
 

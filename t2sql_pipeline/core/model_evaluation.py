@@ -145,7 +145,7 @@ def summarize(label: str, records: list[PredictionRecord], generation_seconds: f
     return ModelEvaluation(
         label=label,
         execution_accuracy=_rate([bool(r.exec_match) for r in scored]),
-        valid_sql_rate=_rate([bool(r.valid_sql) for r in records]),
+        valid_sql_rate=_rate([bool(r.valid_sql) for r in records if r.valid_sql is not None]),  # of those with a database
         end_of_turn_rate=_rate([r.stopped for r in records]),
         seconds_per_question=generation_seconds / len(records) if records else 0.0,
         n_questions=len(records),

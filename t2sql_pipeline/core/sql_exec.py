@@ -211,6 +211,28 @@ def execute_readonly(
     return run_query(conn, sql, limits)
 
 
+def sqlite_prepares(db_path: Path, sql: str, *, text_decoding: TextDecoding = "strict") -> bool:
+    """Whether SQLite compiles `sql` as one read statement on this database (syntax and every table, column
+    and function name), without running it: what "valid SQL" means in reports.
+
+    >>> import sqlite3, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.sqlite"
+    >>> sqlite3.connect(path).executescript("CREATE TABLE t(city TEXT, age INT);")  # doctest: +ELLIPSIS
+    <sqlite3.Cursor object at ...>
+    >>> [sqlite_prepares(path, q) for q in ("SELECT city FROM t GROUP BY city", "SELECT town FROM t",
+    ...  "SELECT city FROM t GROUP BY city HAVING COUNT(*) > 1 WHERE age < 30", "\x01\x02 garbage", "DELETE FROM t")]
+    [True, False, False, False, False]
+    """
+    if not sql.strip() or not is_read_statement(sql):
+        return False
+    try:
+        conn = cached_connection(db_path, text_decoding)
+        conn.execute(f"EXPLAIN {sql}").close()  # EXPLAIN compiles and lists the program; the query itself never runs
+    except (OSError, sqlite3.Error, sqlite3.Warning, ValueError, OverflowError):
+        return False
+    return True
+
+
 KILLED = "worker killed"  # prefix of the reason `on_overrun` gets for an overrun (vs a crash)
 
 

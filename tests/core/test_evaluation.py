@@ -210,3 +210,27 @@ def test_published_predictions_score_in_their_papers_range_and_match_the_referen
             if name == "RESDSQL_3B":
                 expected = reference.reference_evaluate(gold, preds, SPIDER_DEV / "database", 30.0)
                 assert [q.exec_match for q in result.questions] == expected
+
+
+def test_valid_sql_means_sqlite_compiles_it_on_the_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    from t2sql_pipeline.core.evaluation import GoldQuery, evaluate_predictions
+
+    (tmp_path / "db" / "people").mkdir(parents=True)
+    conn = sqlite3.connect(tmp_path / "db" / "people" / "people.sqlite")
+    conn.executescript("CREATE TABLE person(name TEXT, city TEXT, age INT); INSERT INTO person VALUES ('a', 'x', 20), ('b', 'x', 40);")
+    conn.commit()
+    conn.close()
+    gold = "SELECT city FROM person GROUP BY city HAVING count(*) > 1"
+    predictions = [
+        gold,
+        "SELECT city FROM person GROUP BY city HAVING COUNT(*) > 1 WHERE age < 30",  # sqlglot parses it; SQLite refuses
+        "\x01\x02\x03 ### \x7f",  # control-character garbage
+        "SELECT town FROM person",  # no such column
+        "SELECT name FROM person",  # valid, wrong answer
+        "",
+    ]
+    result = evaluate_predictions([GoldQuery(gold, "people")] * len(predictions), predictions, tmp_path / "db", workers=0)
+    assert [q.valid_sql for q in result.questions] == [True, False, False, False, True, False]
+    assert result.summary.valid_sql_rate == pytest.approx(2 / 6)
