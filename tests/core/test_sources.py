@@ -266,22 +266,35 @@ def test_bird_record_missing_a_field_names_file_and_index(bird_root: Path, field
     assert str(path) in str(error.value) and "entry 5" in str(error.value) and repr(field) in str(error.value)
 
 
-def test_spider_db_id_absent_from_tables_json(spider_root: Path) -> None:
+def test_spider_db_id_absent_from_tables_json_excludes_its_questions_only(spider_root: Path) -> None:
     path = spider_root / "dev.json"
     records = read(path)
     records[1]["db_id"] = "warehouse_9"
     write(path, records)
-    with pytest.raises(SourceFormatError) as error:
-        load_spider_local(spider_root, ["dev"])
-    message = str(error.value)
-    assert "'warehouse_9'" in message and str(path) in message and "entry 1" in message
+    loaded = load_spider_local(spider_root, ["dev"])
+    (excluded,) = [e for e in loaded.excluded if e.reason == "missing_schema"]
+    assert (excluded.example_id, excluded.db_id) == ("spider/dev/1", "warehouse_9")
+    assert str(spider_root / "tables.json") in excluded.detail
+    assert len(loaded.examples) + len(loaded.excluded) == len(records)
 
 
-def test_bird_db_id_absent_from_tables_json(bird_root: Path) -> None:
+def test_bird_db_id_absent_from_tables_json_excludes_its_questions_only(bird_root: Path) -> None:
     path = bird_root / "dev" / "dev_tables.json"
     write(path, [t for t in read(path) if t["db_id"] != "school"])
-    with pytest.raises(SourceFormatError, match="'school'"):
-        load_bird_local(bird_root, ["dev"])
+    loaded = load_bird_local(bird_root, ["dev"])
+    missing = [e for e in loaded.excluded if e.reason == "missing_schema"]
+    assert missing and {e.db_id for e in missing} == {"school"}
+    assert loaded.examples and all(e.db_id != "school" for e in loaded.examples)
+
+
+def test_a_corrupt_database_file_is_unreadable_not_failing_gold(spider_root: Path) -> None:
+    records = read(spider_root / "dev.json")
+    db_id = records[0]["db_id"]
+    (spider_root / "database" / db_id / f"{db_id}.sqlite").write_bytes(b"this is not a database" * 100)
+    loaded = load_spider_local(spider_root, ["dev"])
+    unreadable = [e for e in loaded.excluded if e.db_id == db_id]
+    assert unreadable and {e.reason for e in unreadable} == {"database_unreadable"}
+    assert "file is not a database" in unreadable[0].detail
 
 
 def test_malformed_tables_entry_names_the_database(spider_root: Path) -> None:

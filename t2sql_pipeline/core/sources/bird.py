@@ -11,10 +11,12 @@ from pathlib import Path
 
 from t2sql_pipeline.core.sources.examples import (
     Example,
+    ExcludedExample,
     LoadResult,
     SourceFormatError,
     check_and_collect,
     field_of,
+    missing_schema,
     read_json_list,
     read_schemas,
 )
@@ -38,6 +40,7 @@ def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True, r
     if unknown:
         raise SourceFormatError(f"BIRD splits {sorted(unknown)} unknown; choose from {list(BIRD_SPLITS)}")
     candidates: list[Example] = []
+    unschemed: list[ExcludedExample] = []
     for split in splits:
         folder = bird_split_folder(root, split)
         questions_path = folder / f"{split}.json"
@@ -46,7 +49,8 @@ def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True, r
         for index, record in enumerate(read_json_list(questions_path)):
             db_id = field_of(record, "db_id", questions_path, index)
             if db_id not in schemas:
-                raise SourceFormatError(f"{questions_path}: entry {index}: db_id {db_id!r} is not in {tables_path}")
+                unschemed.append(missing_schema(f"bird/{split}/{index}", db_id, tables_path))
+                continue
             candidates.append(
                 Example(
                     example_id=f"bird/{split}/{index}",
@@ -61,4 +65,4 @@ def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True, r
                     schema=schemas[db_id],
                 )
             )
-    return check_and_collect(candidates, check_gold, require_database=require_database)
+    return check_and_collect(candidates, check_gold, require_database=require_database, excluded=unschemed)

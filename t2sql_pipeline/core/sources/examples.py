@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from t2sql_pipeline.core.schema_prompt import render_schema
 from t2sql_pipeline.core.sql_exec import ExecLimits, execute_readonly
@@ -32,7 +34,7 @@ class Example:
 class ExcludedExample:
     example_id: str
     db_id: str
-    reason: Literal["missing_database", "gold_sql_fails"]
+    reason: Literal["missing_schema", "missing_database", "database_unreadable", "gold_sql_fails"]
     detail: str
 
 
@@ -85,21 +87,48 @@ def read_schemas(tables_path: Path) -> dict[str, str]:
     return schemas
 
 
-def check_and_collect(candidates: list[Example], check_gold: bool, *, require_database: bool = True) -> LoadResult:
-    """Keep examples whose database exists and whose gold SQL executes; list the rest with reasons.
+def missing_schema(example_id: str, db_id: str, tables_path: Path) -> ExcludedExample:
+    """A question whose database has no entry in the tables file: excluded and listed, the rest still loads."""
+    return ExcludedExample(example_id, db_id, "missing_schema", f"db_id {db_id!r} is not in {tables_path}")
+
+
+def database_problem(db_path: Path) -> str | None:
+    """Why SQLite cannot read `db_path` (e.g. "file is not a database"), or None when it can."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def check_and_collect(
+    candidates: list[Example], check_gold: bool, *, require_database: bool = True, excluded: list[ExcludedExample] | None = None
+) -> LoadResult:
+    """Keep examples whose database exists and whose gold SQL executes; list the rest with reasons
+    (after `excluded`, what the loader already set aside, e.g. questions without a schema).
 
     `require_database=False` (questions only, e.g. to study sampling on BIRD dev without its
     1.5 GB of databases) keeps examples whose database is absent, unchecked; the pipeline never
     does this, since training and evaluation need executable gold SQL.
     """
     kept: list[Example] = []
-    excluded: list[ExcludedExample] = []
+    excluded = list(excluded or [])
+    problems: dict[str, str | None] = {}  # per database file, checked once
     for example in candidates:
         if not require_database and not Path(example.db_path).is_file():
             kept.append(example)
             continue
         if not Path(example.db_path).is_file():
             excluded.append(ExcludedExample(example.example_id, example.db_id, "missing_database", example.db_path))
+            continue
+        if example.db_path not in problems:
+            problems[example.db_path] = database_problem(Path(example.db_path))
+        if problems[example.db_path] is not None:
+            excluded.append(ExcludedExample(example.example_id, example.db_id, "database_unreadable", f"{example.db_path}: {problems[example.db_path]}"))
             continue
         if check_gold:
             result = execute_readonly(Path(example.db_path), example.gold_sql, GOLD_CHECK_LIMITS)

@@ -13,11 +13,13 @@ from typing import Any
 
 from t2sql_pipeline.core.sources.examples import (
     Example,
+    ExcludedExample,
     LoadResult,
     Source,
     SourceFormatError,
     check_and_collect,
     field_of,
+    missing_schema,
     read_schemas,
 )
 from t2sql_pipeline.core.sources.spider import with_spider_hardness
@@ -58,6 +60,7 @@ def load_hub(
     schemas = read_schemas(tables_path)
     dataset = load_dataset(hub_id, revision=revision)
     candidates: list[Example] = []
+    unschemed: list[ExcludedExample] = []
     for split in splits:
         hub_split = _hub_split(dataset, split, hub_id)
         rows = dataset[hub_split]
@@ -66,8 +69,11 @@ def load_hub(
             raise SourceFormatError(f"{hub_id} split {hub_split!r}: missing columns {missing} (has {rows.column_names})")
         origin = Path(f"{hub_id}@{revision or 'latest'}/{hub_split}")  # names the entry in errors
         for index, record in enumerate(rows):
-            candidates.append(_example(source, split, hub_split, index, record, origin, schemas, tables_path, databases_path))
-    loaded = check_and_collect(candidates, check_gold)
+            if (db_id := field_of(record, "db_id", origin, index)) not in schemas:
+                unschemed.append(missing_schema(f"{source}/hub-{hub_split}/{index}", db_id, tables_path))
+                continue
+            candidates.append(_example(source, split, hub_split, index, record, origin, schemas, databases_path))
+    loaded = check_and_collect(candidates, check_gold, excluded=unschemed)
     return with_spider_hardness(loaded) if source == "spider" else loaded
 
 
@@ -86,12 +92,9 @@ def _example(
     record: dict[str, Any],
     origin: Path,
     schemas: dict[str, str],
-    tables_path: Path,
     databases_path: Path,
 ) -> Example:
     db_id = field_of(record, "db_id", origin, index)
-    if db_id not in schemas:
-        raise SourceFormatError(f"{origin}: entry {index}: db_id {db_id!r} is not in {tables_path}")
     return Example(
         example_id=f"{source}/hub-{hub_split}/{index}",
         source=source,

@@ -12,10 +12,12 @@ from pathlib import Path
 from t2sql_pipeline.core.hardness import HardnessError, spider_hardness
 from t2sql_pipeline.core.sources.examples import (
     Example,
+    ExcludedExample,
     LoadResult,
     SourceFormatError,
     check_and_collect,
     field_of,
+    missing_schema,
     read_json_list,
     read_schemas,
 )
@@ -34,6 +36,7 @@ def load_spider_local(root: Path, splits: list[str], *, check_gold: bool = True)
         raise SourceFormatError(f"Spider splits {sorted(unknown)} unknown; choose from {sorted(SPLIT_FILES)}")
     schemas = read_schemas(root / "tables.json")
     candidates: list[Example] = []
+    unschemed: list[ExcludedExample] = []
     for split in splits:
         for filename, required in SPLIT_FILES[split]:
             path = root / filename
@@ -42,7 +45,8 @@ def load_spider_local(root: Path, splits: list[str], *, check_gold: bool = True)
             for index, record in enumerate(read_json_list(path)):
                 db_id = field_of(record, "db_id", path, index)
                 if db_id not in schemas:
-                    raise SourceFormatError(f"{path}: entry {index}: db_id {db_id!r} is not in {root / 'tables.json'}")
+                    unschemed.append(missing_schema(f"spider/{path.stem}/{index}", db_id, root / "tables.json"))
+                    continue
                 sql = field_of(record, "query", path, index)
                 candidates.append(
                     Example(
@@ -58,7 +62,7 @@ def load_spider_local(root: Path, splits: list[str], *, check_gold: bool = True)
                         schema=schemas[db_id],
                     )
                 )
-    loaded = check_and_collect(candidates, check_gold)
+    loaded = check_and_collect(candidates, check_gold, excluded=unschemed)
     return with_spider_hardness(loaded)
 
 
