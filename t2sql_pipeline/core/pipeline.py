@@ -166,11 +166,25 @@ def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifes
     return manifest
 
 
+MLFLOW_RUN_FILE = "mlflow_run_id"  # in the checkpoint folder: the run a resumed training continues
+
+
+def run_to_continue(checkpoints: Path, log: Callable[[str], None]) -> str | None:
+    """The MLflow run of the training whose checkpoint this one resumes from (None: nothing to resume)."""
+    from t2sql_pipeline.core.training import last_complete_checkpoint
+
+    recorded = checkpoints / MLFLOW_RUN_FILE
+    if not recorded.is_file() or last_complete_checkpoint(checkpoints, log) is None:
+        return None
+    return recorded.read_text(encoding="utf-8").strip() or None
+
+
 def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest) -> AdapterManifest | None:
     """Train in this process. Under torchrun every rank trains its share of each batch, and rank 0 alone
     logs, tracks in MLflow, saves the adapter and returns the manifest (None on the other ranks)."""
     from datasets import load_from_disk
 
+    from t2sql_pipeline.core.checkpoint_lock import CheckpointLock
     from t2sql_pipeline.core.launch import interrupts_deferred, process_rank
     from t2sql_pipeline.core.tracking import TrackedRun
     from t2sql_pipeline.core.training import checkpoint_key, train_adapter
@@ -186,7 +200,10 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
     processes = ctx.settings.training.num_processes
     on = f" on {processes} processes" if processes > 1 else ""
     ctx.log(f"training a LoRA adapter on {len(data['train'])} examples ({ctx.settings.training.max_steps} max steps{on}); checkpoints in {checkpoints}")
-    with TrackedRun.start(ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name) as run:
+    with CheckpointLock(checkpoints, ctx.log), TrackedRun.start(
+        ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name, continue_run=run_to_continue(checkpoints, ctx.log)
+    ) as run:
+        (checkpoints / MLFLOW_RUN_FILE).write_text(run.run_id, encoding="utf-8")  # a resumed training continues this run
         run.log_settings(ctx.settings)
 
         total_steps, first_line = planned_steps(ctx.settings, len(data["train"])), [(0, time.monotonic())]

@@ -34,12 +34,32 @@ class TrackedRun:
     run_id: str
 
     @classmethod
-    def start(cls, tracking_uri: str, settings: PipelineSettings, run_name: str) -> TrackedRun:
+    def start(cls, tracking_uri: str, settings: PipelineSettings, run_name: str, *, continue_run: str | None = None) -> TrackedRun:
+        """A new run tagged with this process; or `continue_run` (a training resumed from its checkpoint) reopened.
+
+        Runs of the experiment left RUNNING by a process that is gone are ended as KILLED first.
+        """
         from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        from t2sql_pipeline.core.checkpoint_lock import END_REASON_TAG, HOST_TAG, PID_TAG, Holder, end_dead_runs
 
         client = MlflowClient(tracking_uri)
         experiment_id = ensure_experiment(client, settings.experiment.name)
-        run = client.create_run(experiment_id, run_name=run_name, tags={"t2sql.experiment": settings.experiment.name})
+        me = Holder.me()
+        process_tags = {PID_TAG: str(me.pid), HOST_TAG: me.host}
+        if continue_run is not None:
+            try:
+                client.get_run(continue_run)
+            except MlflowException:
+                continue_run = None  # the run was deleted: start a new one
+        end_dead_runs(client, experiment_id, keep=continue_run)
+        if continue_run is not None:
+            client.update_run(continue_run, status="RUNNING")
+            for key, value in {**process_tags, END_REASON_TAG: ""}.items():
+                client.set_tag(continue_run, key, value)
+            return cls(client, continue_run)
+        run = client.create_run(experiment_id, run_name=run_name, tags={"t2sql.experiment": settings.experiment.name, **process_tags})
         return cls(client, run.info.run_id)
 
     @classmethod
