@@ -482,3 +482,19 @@ def test_questions_only_still_checks_gold_where_the_database_exists(spider_root:
 
     result = check_and_collect(candidates, True, require_database=False)
     assert result.excluded_counts() == {"gold_sql_fails": 1}
+
+
+@pytest.mark.parametrize(("key", "split", "message"), [("evidence", "dev", "missing field 'evidence'"), ("difficulty", "dev", "missing field 'difficulty'")])
+def test_bird_entries_without_evidence_or_dev_difficulty_are_named(bird_root: Path, key: str, split: str, message: str) -> None:
+    path = bird_root / split / f"{split}.json"
+    records = read(path)
+    del records[2][key]
+    write(path, records)
+    with pytest.raises(SourceFormatError, match=rf"{split}.json: entry 2: {message}"):
+        load_bird_local(bird_root, [split])
+
+
+def test_bird_train_without_difficulty_labels_is_unknown(bird_root: Path) -> None:
+    path = bird_root / "train" / "train.json"
+    write(path, [{k: v for k, v in r.items() if k != "difficulty"} for r in read(path)])  # as the official train.json
+    assert {e.difficulty for e in load_bird_local(bird_root, ["train"]).examples} == {"unknown"}

@@ -8,6 +8,7 @@ files of a split may also sit directly in `root` (as in the unpacked dev release
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from t2sql_pipeline.core.sources.examples import (
     Example,
@@ -31,6 +32,21 @@ def bird_split_folder(root: Path, split: str) -> Path:
     if (root / f"{split}.json").is_file():
         return root
     raise SourceFormatError(f"BIRD split {split!r}: neither {nested / f'{split}.json'} nor {root / f'{split}.json'} exists")
+
+
+def bird_evidence(record: dict[str, Any], path: Path, index: int) -> str:
+    """Every BIRD question has an `evidence` field (empty when there is no hint); a record without one is not BIRD's."""
+    if not isinstance(record, dict) or "evidence" not in record:
+        raise SourceFormatError(f"{path}: entry {index}: missing field 'evidence' (BIRD questions carry one, empty when there is no hint)")
+    return record["evidence"] or ""
+
+
+def bird_difficulty(record: dict[str, Any], split: str, path: Path, index: int) -> str:
+    """BIRD dev labels every question simple/moderate/challenging; BIRD train has no labels ("unknown")."""
+    difficulty = record.get("difficulty")
+    if difficulty is None and split == "dev":
+        raise SourceFormatError(f"{path}: entry {index}: missing field 'difficulty' (BIRD dev labels every question simple, moderate or challenging)")
+    return difficulty or "unknown"
 
 
 def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True, require_database: bool = True) -> LoadResult:
@@ -58,9 +74,9 @@ def load_bird_local(root: Path, splits: list[str], *, check_gold: bool = True, r
                     split=split,
                     db_id=db_id,
                     question=field_of(record, "question", questions_path, index),
-                    evidence=record.get("evidence") or "",
+                    evidence=bird_evidence(record, questions_path, index),
                     gold_sql=field_of(record, "SQL", questions_path, index),
-                    difficulty=record.get("difficulty") or "unknown",
+                    difficulty=bird_difficulty(record, split, questions_path, index),
                     db_path=str(folder / f"{split}_databases" / db_id / f"{db_id}.sqlite"),
                     schema=schemas[db_id],
                 )
