@@ -118,7 +118,9 @@ def register_adapter(
 
     try:
         client.get_registered_model(model_name)
-    except MlflowException:
+    except MlflowException as error:
+        if not is_not_found(error):
+            raise  # a server or network failure: never register blind
         client.create_registered_model(model_name, description="LoRA adapters for text-to-SQL, one version per pipeline run.")
     current = champion_version(client, model_name)
     champion_score = _score_of(client, model_name, current) if current else None
@@ -157,12 +159,22 @@ def _score_of(client: MlflowClient, model_name: str, version: str) -> CandidateS
 
 
 def champion_version(client: MlflowClient, model_name: str) -> str | None:
+    """The champion's version, None when there is none; any other failure (server, network) raises, since
+    reading it as "no champion" would promote the candidate over the real champion."""
     from mlflow.exceptions import MlflowException
 
     try:
         return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
+def is_not_found(error: Exception) -> bool:
+    """An MLflow error that says the model or alias does not exist (stores answer 404, or 400 for an unknown alias)."""
+    code = getattr(error, "error_code", "")
+    return code == "RESOURCE_DOES_NOT_EXIST" or (code == "INVALID_PARAMETER_VALUE" and "not found" in str(error).lower())
 
 
 def list_versions(client: MlflowClient) -> list[RegisteredVersion]:

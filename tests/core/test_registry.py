@@ -174,3 +174,34 @@ def test_a_tie_with_a_champion_recorded_at_lower_precision_promotes(store, tmp_p
     client.set_model_version_tag("tied4", "1", "execution_accuracy", "0.9882")  # as written with 4 decimals
     assert register_adapter(client, "tied4", runs[1], "adapter", {}, score(167 / 169)).decision.promote
     assert not register_adapter(client, "tied4", runs[2], "adapter", {}, score(166 / 169)).decision.promote
+
+
+class FlakyRegistry:
+    """A client whose registry answers every look-up with a server error (a tracking server that is down)."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.created: list[str] = []
+
+    def _fail(self, *_args, **_kwargs):
+        from mlflow.exceptions import MlflowException
+
+        raise MlflowException("API request to endpoint failed with error code 503", error_code="TEMPORARILY_UNAVAILABLE")
+
+    get_model_version_by_alias = get_registered_model = _fail
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+
+def test_a_registry_failure_is_not_read_as_no_champion(store, tmp_path: Path) -> None:
+    client, _ = store
+    run = adapter_run(client, "t2sql-registry", tmp_path, "flaky")
+    register_adapter(client, "flaky-model", run, "adapter", {}, score(0.6))  # v1, champion
+    flaky = FlakyRegistry(client)
+    with pytest.raises(Exception, match="503"):
+        champion_version(flaky, "flaky-model")
+    with pytest.raises(Exception, match="503"):
+        register_adapter(flaky, "flaky-model", run, "adapter", {}, score(0.9))
+    assert [v.version for v in list_versions(client) if v.name == "flaky-model"] == ["1"]  # nothing registered blind
+    assert champion_version(client, "flaky-model") == "1"
