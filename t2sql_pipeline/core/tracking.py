@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from t2sql_pipeline.core.registry import CandidateScore, Registration, ensure_experiment, register_adapter
+from t2sql_pipeline.core.registry import CandidateScore, Registration, ensure_experiment, is_not_found, register_adapter
 from t2sql_pipeline.core.settings import PipelineSettings
 
 if TYPE_CHECKING:
@@ -51,7 +51,9 @@ class TrackedRun:
         if continue_run is not None:
             try:
                 client.get_run(continue_run)
-            except MlflowException:
+            except MlflowException as error:
+                if not is_not_found(error):
+                    raise
                 continue_run = None  # the run was deleted: start a new one
         end_dead_runs(client, experiment_id, keep=continue_run)
         if continue_run is not None:
