@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test ui install clean dagster-home mlflow-server
+.PHONY: demo test test-fast ui install clean dagster-home mlflow-server
 
 $(BIN)/t2sql: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ demo: install  ## build the demo data and model, train, evaluate, register (offl
 
 test: install  ## the test suite
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+test-fast: install  ## the suite without the tests marked slow (training, whole pipelines, servers, browsers)
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -m "not slow"
 
 ui: install  ## Dagster UI on :3000, MLflow UI on :5000
 	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"

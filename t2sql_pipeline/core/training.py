@@ -148,7 +148,7 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         data_seed=settings.experiment.seed,
         bf16=plan.precision == "bf16",  # TRL defaults bf16 to True: on CPU its autocast is ~7x slower
         fp16=plan.precision == "fp16",
-        use_cpu=plan.precision == "fp32",
+        use_cpu=not _cuda(),  # fp32 on a GPU (training.precision=fp32) still trains on the GPU
         # Padding-free: each micro-batch is flattened into one row with restarting position_ids, so no pad
         # tokens are computed; the examples are already budgeted upstream, so no bin packing (which cuts) is needed.
         padding_free=plan.packing,

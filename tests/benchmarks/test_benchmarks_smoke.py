@@ -31,10 +31,14 @@ def test_train_throughput_smoke(tmp_path: Path) -> None:
     results = train_throughput.main(["--tiny", "--peak-flops", "1e12", "--out", str(tmp_path / "train.json")])
     assert [m.scenario for m in results] == ["recipe", "fastest"]
     assert all(m.tokens_per_second > 0 and m.mfu is not None and m.mfu > 0 for m in results)
-    assert all(m.peak_memory_gib is None for m in results)  # CPU: nothing to report
+    import torch
+
+    cuda = torch.cuda.is_available()
+    assert all((m.peak_memory_gib is not None) is cuda for m in results)  # accelerator memory only on CUDA
     recipe, fastest = results
-    assert any("quantization.load_in_4bit" in f for f in recipe.fallbacks)
-    assert [f.split("=")[0] for f in fastest.fallbacks] == ["training.packing"]  # CPU: no FlashAttention
+    if not cuda:
+        assert any("quantization.load_in_4bit" in f for f in recipe.fallbacks)
+        assert [f.split("=")[0] for f in fastest.fallbacks] == ["training.packing"]  # CPU: no FlashAttention
     assert (tmp_path / "train.json").is_file()
 
 
