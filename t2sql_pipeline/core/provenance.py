@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from collections.abc import Iterable, Mapping
 
@@ -16,7 +17,12 @@ def rows_fingerprint(rows: Iterable[Mapping[str, object]], fields: tuple[str, ..
 
 
 def code_version() -> str:
-    """The git commit of the checkout (`+dirty` when files differ from it), or `unknown` outside git."""
+    """The git commit of the checkout (`+dirty` when files differ from it); in a built image without git,
+    `T2SQL_CODE_VERSION` (a build argument of deploy/Dockerfile); else `unknown`."""
+    if built := os.environ.get("T2SQL_CODE_VERSION", "").strip():
+        if built != "unknown":
+            return built
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
 
