@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,25 @@ def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
 
     with pytest.raises(SettingsError):
         main(["materialize", "--debug", "--set", "training.max_stepz=5"])
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_training_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(terminal: bool) -> None:
+    from t2sql_pipeline.commands.materialize import ProgressPrinter
+
+    stream = FakeTerminal() if terminal else io.StringIO()
+    printer = ProgressPrinter(stream)
+    for message in ("train: 10 examples", "step 1/3 (33%): loss 2.000", "step 2/3 (67%): loss 1.000, 1 min left", "step 2: validation loss 1.5"):
+        printer(message)
+    if terminal:
+        assert stream.getvalue() == (
+            "[t2sql] train: 10 examples\n\r\x1b[K[t2sql] step 1/3 (33%): loss 2.000\r\x1b[K[t2sql] step 2/3 (67%): loss 1.000, 1 min left"
+            "\n[t2sql] step 2: validation loss 1.5\n"
+        )
+    else:
+        assert stream.getvalue().splitlines()[1:3] == ["[t2sql] step 1/3 (33%): loss 2.000", "[t2sql] step 2/3 (67%): loss 1.000, 1 min left"]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
+from typing import TextIO
+
+PROGRESS_LINE = re.compile(r"step \d+/\d+ \(")  # core.pipeline.progress_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +31,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+class ProgressPrinter:
+    """`[t2sql] message` lines; on a terminal, training's `step N/M ...` lines overwrite each other like a progress bar."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.bar_open = False  # the last thing written is a progress line without its newline
+
+    def __call__(self, message: str) -> None:
+        is_step = PROGRESS_LINE.match(message) is not None
+        if is_step and self.stream.isatty():
+            self.stream.write(f"\r\033[K[t2sql] {message}")
+            self.bar_open = True
+        else:
+            self.stream.write(("\n" if self.bar_open else "") + f"[t2sql] {message}\n")
+            self.bar_open = False
+        self.stream.flush()
+
+
 def materialize(args: argparse.Namespace) -> int:
     from t2sql_pipeline.commands import quiet_library_output
     from t2sql_pipeline.core.pipeline import RunContext, run_all
@@ -36,7 +58,7 @@ def materialize(args: argparse.Namespace) -> int:
     settings = load_settings(args.experiment, args.overrides)
     quiet_library_output()
     run_id = time.strftime("cli-%Y%m%d-%H%M%S")
-    ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri(), log=lambda m: print(f"[t2sql] {m}", flush=True))
+    ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri(), log=ProgressPrinter(sys.stdout))
     report = run_all(ctx)
     print(f"base model execution accuracy:    {report.base.execution_accuracy:.1%} ({report.base.n_scored} {report.evaluated_split} questions)")
     print(f"fine-tuned execution accuracy:    {report.adapter.execution_accuracy:.1%}")
