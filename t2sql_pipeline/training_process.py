@@ -25,6 +25,9 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def die_with_parent() -> None:
     """Ask Linux to send SIGTERM to this process when its parent dies, so that a launcher killed outright
     (SIGKILL, out of memory) leaves no training process behind. A no-op elsewhere."""
+    # An ignored SIGTERM survives exec: a launcher that ignores it (some servers and test runners do) would
+    # otherwise pass that on, and the death signal would be ignored too.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 

@@ -112,7 +112,7 @@ def test_champion_sensor_skips_with_the_reason_when_nothing_was_promoted() -> No
 
 def test_schedule_and_tags_follow_the_experiment_in_t2sql_experiment(tmp_path: Path) -> None:
     experiment = tmp_path / "nightly.yaml"
-    experiment.write_text("orchestration:\n  retrain_cron: '0 4 * * *'\n  max_runtime_s: 600\n")
+    experiment.write_text("experiment:\n  name: nightly\norchestration:\n  retrain_cron: '0 4 * * *'\n  max_runtime_s: 600\n")
     code = (
         "from t2sql_pipeline.definitions import defs; "
         "print(defs.resolve_schedule_def('retrain_schedule').cron_schedule, defs.resolve_job_def('train_and_evaluate').tags['dagster/max_runtime'])"

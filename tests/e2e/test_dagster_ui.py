@@ -157,8 +157,10 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
 
         table = metadata_row("report")
         table.wait_for()
-        for row in ("execution accuracy", "valid SQL", "EX spider/", "EX bird/"):
-            assert row in table.inner_text(), f"the report table has no {row!r} row: {table.inner_text()}"
+        from playwright.sync_api import expect
+
+        for row in ("execution accuracy", "valid SQL", "stops at end of turn", "EX spider/", "EX bird/", "McNemar test"):
+            expect(table, f"the report table has no {row!r} row").to_contain_text(row, timeout=15_000)  # markdown renders late
         assert page.locator(f"a[href$='/runs/{mlflow_run_id(events)}']").count() >= 1, "no link to the MLflow run"
         assert page.locator("a[href$='/#/models/t2sql-demo/versions/1']").count() >= 1, "no link to the registered version"
         shot("5-evaluation-report")
@@ -170,3 +172,4 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
             assert src == "data:image/png;base64," and width > 300, f"{key}: no PNG shown ({src!r}, {width}px wide)"
             shot(name)
             page.get_by_role("dialog").get_by_role("button", name="Close").click()
+            page.get_by_role("dialog").wait_for(state="hidden")  # gone, not fading out, before the next one opens
