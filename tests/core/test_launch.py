@@ -66,6 +66,8 @@ def test_an_interrupt_inside_a_deferred_block_is_raised_when_it_ends() -> None:
 
     from t2sql_pipeline.core.launch import interrupts_deferred
 
+    # The precondition the function documents; a test earlier in the session (Dagster in-process) may leave another handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     finished = []
     with pytest.raises(KeyboardInterrupt):
         with interrupts_deferred():
@@ -76,3 +78,4 @@ def test_an_interrupt_inside_a_deferred_block_is_raised_when_it_ends() -> None:
     with interrupts_deferred():
         finished.append("no signal, no exception")
     assert len(finished) == 2
+    signal.signal(signal.SIGINT, previous)
