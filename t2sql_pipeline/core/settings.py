@@ -155,7 +155,7 @@ class TrainingSettings(_Strict):
     save_steps: PositiveInt = 100
     save_total_limit: PositiveInt = 2
     packing: bool = True
-    group_by_length: bool = True  # batches of similar lengths: little padding computed
+    group_by_length: bool = False  # batches of similar lengths: little padding computed, less random batches
     num_processes: PositiveInt = 1  # data-parallel workers (torchrun); 1 trains in a single process
 
     @field_validator("save_strategy", mode="before")
