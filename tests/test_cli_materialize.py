@@ -76,3 +76,15 @@ def test_training_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(terminal: 
         )
     else:
         assert stream.getvalue().splitlines()[1:3] == ["[t2sql] step 1/3 (33%): loss 2.000", "[t2sql] step 2/3 (67%): loss 1.000, 1 min left"]
+
+
+def test_a_busy_checkpoint_folder_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from t2sql_pipeline.commands import materialize as command
+    from t2sql_pipeline.core.checkpoint_lock import CheckpointBusyError
+
+    def busy(_args: object) -> int:
+        raise CheckpointBusyError("/x/checkpoints/abc is being trained into by process 7 on host since now; wait for it to finish or stop it")
+
+    monkeypatch.setattr(command, "materialize", busy)
+    code, err = run([], capsys)
+    assert code == 2 and err == ["t2sql materialize: error: /x/checkpoints/abc is being trained into by process 7 on host since now; wait for it to finish or stop it"]

@@ -22,9 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Expected errors (settings, data files, a model file) print one line naming the file or key; --debug re-raises."""
+    from t2sql_pipeline.core.checkpoint_lock import CheckpointBusyError
+
     try:
         return materialize(args)
-    except (ValueError, OSError) as error:  # settings, data and model-file errors are ValueErrors naming their source
+    # Settings, data and model-file errors are ValueErrors naming their source; a busy checkpoint folder names its holder.
+    except (ValueError, OSError, CheckpointBusyError) as error:
         if args.debug or os.environ.get("T2SQL_DEBUG"):
             raise
         print(f"t2sql materialize: error: {error}", file=sys.stderr)
