@@ -19,8 +19,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.core.schema_prompt import render_schema
-from t2sql_pipeline.core.tokenization import SYSTEM_PROMPT, user_message
+from t2sql_pipeline.core.data.schema_prompt import render_schema
+from t2sql_pipeline.core.training.tokenization import SYSTEM_PROMPT, user_message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_QUESTIONS = {"spider": 7000 + 1659, "bird": 9428}  # train_spider + train_others; BIRD train (published sizes)

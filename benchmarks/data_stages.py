@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from t2sql_pipeline.core import pipeline
+from t2sql_pipeline.core import stages as pipeline
 from t2sql_pipeline.core.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from t2sql_pipeline.core.evaluation import (  # noqa: E402
+from t2sql_pipeline.core.evaluation.file_evaluator import (  # noqa: E402
     Evaluator,
     GoldQuery,
     read_gold_file,

@@ -45,8 +45,8 @@ class GenerationTiming:
 def main(argv: list[str] | None = None) -> GenerationTiming:
     import torch
 
-    from t2sql_pipeline.core.generation import generate_completions
-    from t2sql_pipeline.core.modeling import load_tokenizer
+    from t2sql_pipeline.core.evaluation.generation import generate_completions
+    from t2sql_pipeline.core.training.base_models import load_tokenizer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="llama-3.2-1b", choices=list(ARCHITECTURES))

@@ -77,8 +77,8 @@ def timing_callback(budget_s: float) -> Any:
 def train_pipeline(model_path: str, train: Any, settings: Any, budget_s: float, workdir: Path) -> TrainingArm:
     from trl import SFTTrainer
 
-    from t2sql_pipeline.core.modeling import load_base_for_training, load_tokenizer
-    from t2sql_pipeline.core.training import TRAIN_COLUMNS, build_lora_config, build_sft_config, resolve_hardware
+    from t2sql_pipeline.core.training.base_models import load_base_for_training, load_tokenizer
+    from t2sql_pipeline.core.training.sft import TRAIN_COLUMNS, build_lora_config, build_sft_config, resolve_hardware
 
     plan = resolve_hardware(settings)
     args = replace(build_sft_config(settings, workdir, plan), save_strategy="no", eval_strategy="no", max_steps=10_000, include_num_input_tokens_seen="non_padding")
@@ -102,7 +102,7 @@ def train_trl_defaults(model_path: str, train: Any, settings: Any, budget_s: flo
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from t2sql_pipeline.core.tokenization import SYSTEM_PROMPT
+    from t2sql_pipeline.core.training.tokenization import SYSTEM_PROMPT
 
     rows = Dataset.from_list(
         [
@@ -134,8 +134,8 @@ def train_trl_defaults(model_path: str, train: Any, settings: Any, budget_s: flo
 def generation_arms(model_path: str, prompts: list[list[int]], settings: Any, single_prompts: int) -> list[GenerationArm]:
     import torch
 
-    from t2sql_pipeline.core.generation import generate_answers
-    from t2sql_pipeline.core.model_evaluation import load_for_evaluation
+    from t2sql_pipeline.core.evaluation.generation import generate_answers
+    from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
 
     model, tokenizer = load_for_evaluation(model_path, None, settings)
     g = settings.generation
@@ -157,10 +157,10 @@ def generation_arms(model_path: str, prompts: list[list[int]], settings: Any, si
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from datasets import load_from_disk
 
-    from t2sql_pipeline.core.gguf_models import resolve_gguf
+    from t2sql_pipeline.core.training.gguf_models import resolve_gguf
     from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.state import models_dir
-    from t2sql_pipeline.core.tokenization import user_message
+    from t2sql_pipeline.core.training.tokenization import user_message
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", type=Path, required=True, help="a run of the SmolLM2 experiment (its sample and tokenized splits)")

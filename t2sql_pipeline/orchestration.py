@@ -25,7 +25,7 @@ from dagster import (
     sensor,
 )
 
-from t2sql_pipeline.core.data_version import raw_data_version
+from t2sql_pipeline.core.data.version import raw_data_version
 from t2sql_pipeline.core.settings import PipelineSettings, load_settings
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from t2sql_pipeline.core.launch import TrainingRequest, process_rank, world_size
-from t2sql_pipeline.core.manifests import AdapterManifest
+from t2sql_pipeline.core.training.launch import TrainingRequest, process_rank, world_size
+from t2sql_pipeline.core.records import AdapterManifest
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -34,7 +34,7 @@ def die_with_parent() -> None:
 
 def train(request: TrainingRequest, log: Callable[[str], None]) -> AdapterManifest | None:
     """Run the stage's training in this process; the manifest on rank 0, None on the other ranks."""
-    from t2sql_pipeline.core.pipeline import RunContext, train_lora_adapter
+    from t2sql_pipeline.core.stages import RunContext, train_lora_adapter
 
     ctx = RunContext(request.settings, Path(request.run_dir), request.tracking_uri, log=log)
     manifest = train_lora_adapter(ctx, request.splits, request.base)

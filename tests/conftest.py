@@ -46,8 +46,8 @@ def registered_sql_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     """Run the demo pipeline with TINY_PIPELINE settings (~30 s on 2 cores) and register its model."""
     from mlflow import MlflowClient
 
-    from t2sql_pipeline.core.pipeline import RunContext, run_all
-    from t2sql_pipeline.core.registry import CHAMPION
+    from t2sql_pipeline.core.stages import RunContext, run_all
+    from t2sql_pipeline.core.registry.model_registry import CHAMPION
     from t2sql_pipeline.core.settings import load_settings
 
     home = tmp_path_factory.mktemp("registered_sql_model")

@@ -6,7 +6,7 @@ import pytest
 
 from t2sql_pipeline.cli import main
 from t2sql_pipeline.commands.generate import format_rows
-from t2sql_pipeline.core.sql_exec import ExecLimits, open_readonly, run_query
+from t2sql_pipeline.core.sql.execution import ExecLimits, open_readonly, run_query
 from tests.conftest import RegisteredSqlModel
 
 QUESTION = "How many customers are there?"
@@ -28,7 +28,7 @@ def test_prints_the_sql_of_the_pyfunc_model(registry: RegisteredSqlModel, capsys
     import mlflow.pyfunc
     import pandas as pd
 
-    from t2sql_pipeline.core.sql_model import process_tracking_uri
+    from t2sql_pipeline.core.registry.sql_model import process_tracking_uri
 
     assert main(["generate", "--model", registry.reference, "--db", str(shop(registry)), QUESTION]) == 0
     printed = capsys.readouterr().out.strip()

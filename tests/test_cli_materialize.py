@@ -80,7 +80,7 @@ def test_training_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(terminal: 
 
 def test_a_busy_checkpoint_folder_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from t2sql_pipeline.commands import materialize as command
-    from t2sql_pipeline.core.checkpoint_lock import CheckpointBusyError
+    from t2sql_pipeline.core.training.checkpoint_lock import CheckpointBusyError
 
     def busy(_args: object) -> int:
         raise CheckpointBusyError("/x/checkpoints/abc is being trained into by process 7 on host since now; wait for it to finish or stop it")

@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from t2sql_pipeline.cli import main
-from t2sql_pipeline.core.registry import CandidateScore, ensure_experiment, register_adapter
+from t2sql_pipeline.core.registry.model_registry import CandidateScore, ensure_experiment, register_adapter
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ def test_core_imports_without_dagster() -> None:
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     # The walk really found the package's modules (sub-packages included).
     assert "t2sql_pipeline.core.settings" in report["modules"]
-    assert "t2sql_pipeline.core.sources.spider" in report["modules"]
+    assert "t2sql_pipeline.core.data.sources.spider" in report["modules"]
     assert len(report["modules"]) >= 15
     assert report["dagster"] == [], f"core imported Dagster: {report['dagster']}"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.launch import MARKER_ENV, request_for, training_command
+from t2sql_pipeline.core.training.launch import MARKER_ENV, request_for, training_command
 from tests.assets.tiny_training import make_tiny_upstream, training_processes
-from tests.core.test_training import tiny_settings
+from tests.core.training.test_sft import tiny_settings
 
 # A launcher that starts the training command and waits, like the Dagster step process does.
 LAUNCHER = "import subprocess, sys; subprocess.Popen(sys.argv[1:]).wait()"

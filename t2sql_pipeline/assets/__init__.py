@@ -1,1 +1,1 @@
-"""Thin Dagster wiring around `t2sql_pipeline.core.pipeline`, one module per asset group."""
+"""Thin Dagster wiring around `t2sql_pipeline.core.stages`, one module per asset group."""

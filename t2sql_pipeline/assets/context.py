@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import AssetExecutionContext
 
-from t2sql_pipeline.core.pipeline import RunContext
+from t2sql_pipeline.core.stages import RunContext
 from t2sql_pipeline.core.state import artifacts_dir
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource

@@ -3,8 +3,9 @@
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
 from t2sql_pipeline.assets.context import run_context
-from t2sql_pipeline.core import data_checks, pipeline
-from t2sql_pipeline.core.manifests import BaseModelManifest, RawDataManifest, SampleManifest, SplitsManifest
+from t2sql_pipeline.core import stages
+from t2sql_pipeline.core.data import checks as data_checks
+from t2sql_pipeline.core.records import BaseModelManifest, RawDataManifest, SampleManifest, SplitsManifest
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
@@ -29,7 +30,7 @@ def raw_spider(context: AssetExecutionContext, settings: PipelineSettingsResourc
 
     Questions whose database is missing or whose gold SQL fails are excluded and listed, never dropped silently.
     """
-    manifest = pipeline.raw_data(run_context(context, settings, tracking), "spider")
+    manifest = stages.raw_data(run_context(context, settings, tracking), "spider")
     context.add_output_metadata(_raw_metadata(manifest))
     return manifest
 
@@ -37,7 +38,7 @@ def raw_spider(context: AssetExecutionContext, settings: PipelineSettingsResourc
 @asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"parquet"})
 def raw_bird(context: AssetExecutionContext, settings: PipelineSettingsResource, tracking: MlflowTrackingResource) -> RawDataManifest:
     """BIRD-format questions with evidence, gold SQL and difficulty, in the same normalized schema as Spider."""
-    manifest = pipeline.raw_data(run_context(context, settings, tracking), "bird")
+    manifest = stages.raw_data(run_context(context, settings, tracking), "bird")
     context.add_output_metadata(_raw_metadata(manifest))
     return manifest
 
@@ -51,7 +52,7 @@ def stratified_sample(
     raw_bird: RawDataManifest,
 ) -> SampleManifest:
     """A distribution-preserving sample: strata are source x difficulty x evidence-length bucket."""
-    manifest = pipeline.sample(run_context(context, settings, tracking), [raw_spider, raw_bird])
+    manifest = stages.sample(run_context(context, settings, tracking), [raw_spider, raw_bird])
     table = "| stratum | population | sample | share before | share after |\n|---|---:|---:|---:|---:|\n" + "\n".join(
         f"| {s.stratum} | {s.population} | {s.sample} | {s.population_share:.2%} | {s.sample_share:.2%} |" for s in manifest.strata
     )
@@ -90,7 +91,7 @@ def tokenized_splits(
     `prompt.max_seq_length` loses its sample values, then the tables its gold SQL does not
     read; one that still does not fit is dropped. The table counts each step per split.
     """
-    manifest = pipeline.tokenized_splits(run_context(context, settings, tracking), stratified_sample, base_model)
+    manifest = stages.tokenized_splits(run_context(context, settings, tracking), stratified_sample, base_model)
     table = (
         "| split | examples | databases | shrunk: values | shrunk: tables | dropped (too long) | min | median | p95 | max tokens |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"

@@ -7,9 +7,9 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext,
 
 from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS
 from t2sql_pipeline.assets.context import run_context
-from t2sql_pipeline.core import pipeline
-from t2sql_pipeline.core.manifests import AdapterManifest, BaseModelManifest, ReportManifest, SplitsManifest
-from t2sql_pipeline.core.report_charts import ordered_levels
+from t2sql_pipeline.core import stages
+from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, ReportManifest, SplitsManifest
+from t2sql_pipeline.core.evaluation.charts import ordered_levels
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
@@ -29,7 +29,7 @@ def evaluation_report(
 
     SQL executed read-only on the real databases), per-example results, and the adapter's registered version.
     """
-    report = pipeline.evaluation_report(run_context(context, settings, tracking), tokenized_splits, base_model, lora_adapter)
+    report = stages.evaluation_report(run_context(context, settings, tracking), tokenized_splits, base_model, lora_adapter)
     context.add_output_metadata(
         {
             "base_execution_accuracy": report.base.execution_accuracy,

@@ -7,9 +7,9 @@ from dagster import AssetExecutionContext, MetadataValue, Output, PipesSubproces
 
 from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS
 from t2sql_pipeline.assets.context import run_context
-from t2sql_pipeline.core import pipeline
-from t2sql_pipeline.core.launch import MARKER_ENV, read_result, request_for, training_command
-from t2sql_pipeline.core.manifests import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
+from t2sql_pipeline.core import stages
+from t2sql_pipeline.core.training.launch import MARKER_ENV, read_result, request_for, training_command
+from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
@@ -24,7 +24,7 @@ def base_model(
 
     with a BPE tokenizer trained on the sample's text.
     """
-    manifest = pipeline.base_model(run_context(context, settings, tracking), stratified_sample)
+    manifest = stages.base_model(run_context(context, settings, tracking), stratified_sample)
     context.add_output_metadata(
         {
             "name": manifest.name,

@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table, write the report; 2 on bad input."""
-    from t2sql_pipeline.core.evaluation import (
+    from t2sql_pipeline.core.evaluation.file_evaluator import (
         EvaluationInputError,
         evaluate_predictions,
         read_bird_difficulties,

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
     from t2sql_pipeline.commands import quiet_library_output
-    from t2sql_pipeline.core.db_schema import tables_entry_from_sqlite
-    from t2sql_pipeline.core.registry import ModelReferenceError, resolve_reference
+    from t2sql_pipeline.core.data.db_schema import tables_entry_from_sqlite
+    from t2sql_pipeline.core.registry.model_registry import ModelReferenceError, resolve_reference
     from t2sql_pipeline.core.state import mlflow_tracking_uri
     from t2sql_pipeline.serving.generator import PyfuncGenerator
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 def execute_and_print(db_path: Path, sql: str, max_rows: int, timeout_s: float) -> int:
     """Run `sql` read-only within `timeout_s`; print at most `max_rows` rows as an aligned table."""
-    from t2sql_pipeline.core.sql_exec import ExecLimits, open_readonly, run_query
+    from t2sql_pipeline.core.sql.execution import ExecLimits, open_readonly, run_query
 
     conn = open_readonly(db_path)
     try:

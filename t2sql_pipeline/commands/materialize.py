@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Expected errors (settings, data files, a model file) print one line naming the file or key; --debug re-raises."""
-    from t2sql_pipeline.core.checkpoint_lock import CheckpointBusyError
+    from t2sql_pipeline.core.training.checkpoint_lock import CheckpointBusyError
 
     try:
         return materialize(args)
@@ -54,7 +54,7 @@ class ProgressPrinter:
 
 def materialize(args: argparse.Namespace) -> int:
     from t2sql_pipeline.commands import quiet_library_output
-    from t2sql_pipeline.core.pipeline import RunContext, run_all
+    from t2sql_pipeline.core.stages import RunContext, run_all
     from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.state import artifacts_dir, mlflow_tracking_uri
 

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from t2sql_pipeline.core.registry import list_versions
+    from t2sql_pipeline.core.registry.model_registry import list_versions
     from t2sql_pipeline.core.state import mlflow_tracking_uri
 
     client = MlflowClient(mlflow_tracking_uri())
@@ -39,7 +39,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from t2sql_pipeline.core.registry import ModelReferenceError, resolve_reference
+    from t2sql_pipeline.core.registry.model_registry import ModelReferenceError, resolve_reference
     from t2sql_pipeline.core.state import mlflow_tracking_uri
 
     client = MlflowClient(mlflow_tracking_uri())

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from t2sql_pipeline.core.registry import ModelReferenceError, resolve_reference
+    from t2sql_pipeline.core.registry.model_registry import ModelReferenceError, resolve_reference
     from t2sql_pipeline.core.state import mlflow_tracking_uri
     from t2sql_pipeline.serving.app import create_app
     from t2sql_pipeline.serving.generator import PyfuncGenerator

@@ -13,7 +13,7 @@ from pathlib import Path
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
 
-from t2sql_pipeline.core.manifests import Manifest
+from t2sql_pipeline.core.records import Manifest
 from t2sql_pipeline.core.state import artifacts_dir
 
 

@@ -6,7 +6,7 @@ training onto a cluster; the asset only builds the command and reads the result.
 
 from dagster import PipesSubprocessClient
 
-from t2sql_pipeline.core.launch import STOP_GRACE_S
+from t2sql_pipeline.core.training.launch import STOP_GRACE_S
 
 RESOURCE_KEY = "pipes_subprocess_client"
 

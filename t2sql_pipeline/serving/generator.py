@@ -24,7 +24,7 @@ class PyfuncGenerator:
     def from_registry(cls, tracking_uri: str, model_uri: str) -> PyfuncGenerator:
         import mlflow.pyfunc
 
-        from t2sql_pipeline.core.sql_model import process_tracking_uri
+        from t2sql_pipeline.core.registry.sql_model import process_tracking_uri
 
         with process_tracking_uri(tracking_uri):
             return cls(mlflow.pyfunc.load_model(model_uri))

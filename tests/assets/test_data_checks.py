@@ -20,8 +20,8 @@ from t2sql_pipeline.assets.data import (
     tokenized_splits,
 )
 from t2sql_pipeline.assets.model import base_model
-from t2sql_pipeline.core import pipeline
-from t2sql_pipeline.core.manifests import SplitsManifest
+from t2sql_pipeline.core import stages as pipeline
+from t2sql_pipeline.core.records import SplitsManifest
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource

@@ -10,7 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.core.test_training import make_rows, make_tiny_base, tiny_settings
+from tests.core.training.test_sft import make_rows, make_tiny_base, tiny_settings
 
 MAX_STEPS, SAVE_STEPS = 24, 4
 OVERRIDES = [
@@ -24,7 +24,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     from datasets import load_from_disk
     from t2sql_pipeline.core.settings import load_settings
-    from t2sql_pipeline.core.training import train_adapter
+    from t2sql_pipeline.core.training.sft import train_adapter
 
     base, data, out, checkpoints, config_dir, *overrides = sys.argv[1:]
     settings = load_settings("demo", overrides=overrides, config_dir=Path(config_dir))
@@ -37,7 +37,7 @@ CHILD = textwrap.dedent(
 def test_killed_training_resumes_from_the_last_complete_checkpoint(tmp_path: Path) -> None:
     from datasets import Dataset
 
-    from t2sql_pipeline.core.training import train_adapter
+    from t2sql_pipeline.core.training.sft import train_adapter
 
     base = make_tiny_base(tmp_path / "base")
     data = Dataset.from_list([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in make_rows(base)])

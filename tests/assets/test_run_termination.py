@@ -66,7 +66,7 @@ def test_terminating_the_run_stops_the_training_tree(dagster_instance: tuple[int
     from dagster import DagsterRunStatus
     from dagster_graphql import DagsterGraphQLClient
 
-    from t2sql_pipeline.core.training import last_complete_checkpoint
+    from t2sql_pipeline.core.training.sft import last_complete_checkpoint
 
     port, home, logs = dagster_instance
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from t2sql_pipeline.core.manifests import BaseModelManifest, Manifest, SplitsManifest
-from tests.core.test_training import make_rows, make_tiny_base
+from t2sql_pipeline.core.records import BaseModelManifest, Manifest, SplitsManifest
+from tests.core.training.test_sft import make_rows, make_tiny_base
 
 
 def make_tiny_upstream(root: Path) -> tuple[SplitsManifest, BaseModelManifest]:
@@ -31,7 +31,7 @@ def store_manifest(manifests_dir: Path, asset: str, manifest: Manifest) -> None:
 
 def training_processes(marker_value: str) -> list[int]:
     """Pids of live processes whose environment carries the training marker with this value (this user's only)."""
-    from t2sql_pipeline.core.launch import MARKER_ENV
+    from t2sql_pipeline.core.training.launch import MARKER_ENV
 
     needle = f"{MARKER_ENV}={marker_value}".encode()
     found = []

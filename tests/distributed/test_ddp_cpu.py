@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.launch import run_training_processes
-from t2sql_pipeline.core.manifests import AdapterManifest
+from t2sql_pipeline.core.training.launch import run_training_processes
+from t2sql_pipeline.core.records import AdapterManifest
 from tests.assets.tiny_training import make_tiny_upstream, training_processes
-from tests.core.test_training import tiny_settings
+from tests.core.training.test_sft import tiny_settings
 
 STEPS = 8
 COMMON = [

@@ -1,0 +1,159 @@
+"""Evaluate a model (base, or base + adapter) on a tokenized test split by executing its SQL.
+
+Each source is scored with its own official semantics (Spider's or BIRD's
+execution match), through the same evaluator as `t2sql evaluate`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t2sql_pipeline.core.evaluation.file_evaluator import EvaluationResult, GoldQuery, evaluate_predictions
+from t2sql_pipeline.core.evaluation.generation import extract_sql, generate_answers
+from t2sql_pipeline.core.settings import PipelineSettings
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    example_id: str
+    source: str
+    db_id: str
+    difficulty: str
+    gold_sql: str
+    raw_output: str
+    predicted_sql: str
+    exec_match: bool | None
+    error_kind: str | None
+    valid_sql: bool | None
+    stopped: bool  # the answer ended with the end-of-turn token, not at generation.max_new_tokens
+    new_tokens: int
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    label: str  # "base" or "adapter"
+    execution_accuracy: float
+    valid_sql_rate: float
+    end_of_turn_rate: float  # share of answers that stopped at the end-of-turn token
+    seconds_per_question: float  # generation wall time per question (batched)
+    n_questions: int
+    n_scored: int
+    per_level: dict[str, float]  # "<source>/<difficulty>" -> EX
+    records: list[PredictionRecord]
+
+
+def load_for_evaluation(base_path: str, adapter_path: str | None, settings: PipelineSettings | None = None) -> tuple[Any, Any]:
+    """The base model (4-bit when the settings train QLoRA on CUDA), with the adapter when given.
+
+    A full-precision base gets the adapter merged into its weights (plain matmuls, faster generation);
+    a 4-bit base keeps the PeftModel unmerged, since merging into quantized weights rounds the update away.
+    """
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from t2sql_pipeline.core.training.base_models import build_quantization_config, load_tokenizer
+    from t2sql_pipeline.core.training.sft import resolve_hardware
+
+    tokenizer = load_tokenizer(base_path, for_generation=True)
+    plan = resolve_hardware(settings) if settings is not None else None
+    quantization = build_quantization_config(settings.quantization, plan.compute_dtype) if settings and plan and plan.load_in_4bit else None
+    model = AutoModelForCausalLM.from_pretrained(
+        base_path,
+        dtype=plan.compute_dtype if plan else "float32",
+        quantization_config=quantization,
+        device_map="cuda" if torch.cuda.is_available() else None,
+    )
+    if adapter_path is not None:
+        model = PeftModel.from_pretrained(model, adapter_path)
+        if quantization is None:
+            model = model.merge_and_unload()
+    return model, tokenizer
+
+
+PROGRESS_INTERVAL_S = 30.0  # at most one "questions done" line per interval
+
+
+def evaluate_model(
+    label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings, log: Callable[[str], None] | None = None
+) -> ModelEvaluation:
+    started = time.perf_counter()
+    last_line = [started]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if log is not None and (now - last_line[0] >= PROGRESS_INTERVAL_S or done == total):
+            last_line[0] = now
+            log(f"{label}: generated SQL for {done}/{total} questions ({now - started:.0f} s)")
+
+    answers = generate_answers(
+        model,
+        tokenizer,
+        [row["prompt_ids"] for row in rows],
+        max_new_tokens=settings.generation.max_new_tokens,
+        batch_size=settings.generation.batch_size,
+        on_batch=progress,
+    )
+    seconds = time.perf_counter() - started
+    predicted = [extract_sql(answer.text) for answer in answers]
+    groups: dict[tuple[str, Path], list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        # Spider/BIRD layout: <db_dir>/<db_id>/<db_id>.sqlite
+        groups[(row["source"], Path(row["db_path"]).parent.parent)].append(index)
+    results: dict[int, Any] = {}
+    for (source, db_dir), indices in groups.items():
+        result: EvaluationResult = evaluate_predictions(
+            [GoldQuery(rows[i]["gold_sql"], rows[i]["db_id"]) for i in indices],
+            [predicted[i] for i in indices],
+            db_dir,
+            semantics="bird" if source == "bird" else "spider",
+            timeout_s=settings.evaluation.timeout_s,
+            workers=settings.evaluation.workers,
+        )
+        for position, index in enumerate(indices):
+            results[index] = result.questions[position]
+    records = [
+        PredictionRecord(
+            example_id=row["example_id"],
+            source=row["source"],
+            db_id=row["db_id"],
+            difficulty=row["difficulty"],
+            gold_sql=row["gold_sql"],
+            raw_output=answers[i].text,
+            predicted_sql=predicted[i],
+            exec_match=results[i].exec_match,
+            error_kind=results[i].error_kind,
+            valid_sql=results[i].valid_sql,
+            stopped=answers[i].stopped,
+            new_tokens=answers[i].new_tokens,
+        )
+        for i, row in enumerate(rows)
+    ]
+    return summarize(label, records, seconds)
+
+
+def summarize(label: str, records: list[PredictionRecord], generation_seconds: float = 0.0) -> ModelEvaluation:
+    scored = [r for r in records if r.exec_match is not None]
+    levels: dict[str, list[bool]] = defaultdict(list)
+    for record in scored:
+        levels[f"{record.source}/{record.difficulty}"].append(bool(record.exec_match))
+    return ModelEvaluation(
+        label=label,
+        execution_accuracy=_rate([bool(r.exec_match) for r in scored]),
+        valid_sql_rate=_rate([bool(r.valid_sql) for r in records if r.valid_sql is not None]),  # of those with a database
+        end_of_turn_rate=_rate([r.stopped for r in records]),
+        seconds_per_question=generation_seconds / len(records) if records else 0.0,
+        n_questions=len(records),
+        n_scored=len(scored),
+        per_level={level: _rate(matches) for level, matches in sorted(levels.items())},
+        records=records,
+    )
+
+
+def _rate(values: list[bool]) -> float:
+    return sum(values) / len(values) if values else 0.0

@@ -1,0 +1,1 @@
+"""Registry: MLflow tracking, the promotion gate, the pyfunc SQL model."""

@@ -1,0 +1,197 @@
+"""The registered model as an MLflow pyfunc: questions (+ schema or database file, evidence) in, SQL out.
+
+Each registered version is one of these, so `mlflow.pyfunc.load_model("models:/NAME@champion")`
+and `mlflow models serve` work on it. Its artifacts are the LoRA adapter (with its
+tokenizer) and, when the base model is a local folder (the demo's, or a converted GGUF file), the base model;
+a hub base is recorded by name and revision and fetched when the model loads. Its
+`model_config` holds the pipeline settings and the prompt format resolved at training,
+so the prompt built here is the training prompt.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# The pyfunc class needs its base at import time (and MLflow reads predict's `pd.DataFrame` hint):
+# import this module only where a model is logged or loaded.
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from t2sql_pipeline.core.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from mlflow.models import ModelSignature
+
+LOGGED_MODEL_NAME = "sql_model"  # the model's name inside its run
+INPUT_COLUMNS = ("question", "schema", "db_path", "evidence")
+
+
+class SqlModelInputError(ValueError):
+    """An input row the model cannot answer: no question, or not exactly one of schema/db_path."""
+
+
+@dataclass(frozen=True)
+class LoggedSqlModel:
+    model_uri: str  # models:/<model id>
+    model_id: str
+
+
+@dataclass(frozen=True)
+class SqlRequest:
+    """One input row, validated."""
+
+    question: str
+    schema: str | None
+    db_path: str | None
+    evidence: str | None
+
+
+def requests_from_frame(frame: pd.DataFrame) -> list[SqlRequest]:
+    """Validate a DataFrame of requests; the error names the row and the problem."""
+    unknown = sorted(set(frame.columns) - set(INPUT_COLUMNS))
+    if unknown:
+        raise SqlModelInputError(f"unknown input columns {unknown}; expected question, schema or db_path, and optionally evidence")
+    if "question" not in frame.columns:
+        raise SqlModelInputError("input has no 'question' column")
+    requests = []
+    for index, row in enumerate(frame.to_dict(orient="records")):
+        values = {column: _text(row.get(column)) for column in INPUT_COLUMNS}
+        if not values["question"]:
+            raise SqlModelInputError(f"row {index}: 'question' is empty")
+        if (values["schema"] is None) == (values["db_path"] is None):
+            raise SqlModelInputError(f"row {index}: give exactly one of 'schema' (CREATE TABLE text) or 'db_path' (a SQLite file)")
+        requests.append(SqlRequest(values["question"], values["schema"], values["db_path"], values["evidence"]))  # type: ignore[arg-type]
+    return requests
+
+
+def _text(value: Any) -> str | None:
+    # Missing optional columns arrive as None or NaN from dataframe_records.
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        raise SqlModelInputError(f"expected text, got {type(value).__name__} {value!r}")
+    return value if value.strip() else None
+
+
+def sql_model_signature() -> ModelSignature:
+    """question (required), schema / db_path / evidence (optional) strings in; one SQL string per row out."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec("string", "question")] + [ColSpec("string", name, required=False) for name in INPUT_COLUMNS[1:]])
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]))
+
+
+class SqlModel(PythonModel):
+    """The pyfunc: `load_context` loads base + adapter (merged unless 4-bit); `predict` returns SQL per row."""
+
+    def load_context(self, context: Any) -> None:
+        from t2sql_pipeline.core.training.base_models import resolve_pretrained
+        from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+
+        config = context.model_config
+        self.settings = PipelineSettings.model_validate(config["settings"])
+        self.prompt_format = config["prompt_format"]
+        base = context.artifacts.get("base") or resolve_pretrained(self.settings.model)  # hub base: name + revision in settings
+        self.model, self.tokenizer = load_for_evaluation(base, context.artifacts["adapter"], self.settings)
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> list[str]:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        return generate_sql(self.model, self.tokenizer, self.settings, self.prompt_format, requests_from_frame(frame))
+
+
+def prompt_ids_for(tokenizer: Any, settings: PipelineSettings, prompt_format: str, request: SqlRequest) -> list[int]:
+    """The training prompt's token ids for one request; sample values are dropped first when it is over the budget."""
+    from t2sql_pipeline.core.data.db_schema import render_database_schema
+    from t2sql_pipeline.core.data.schema_prompt import drop_sample_values
+    from t2sql_pipeline.core.training.tokenization import encode_prompt, user_message
+
+    prompt = settings.prompt
+    if request.schema is not None:
+        schema = request.schema
+    else:
+        schema = render_database_schema(Path(request.db_path or ""), prompt.sample_values)
+    evidence = request.evidence if prompt.include_evidence else None
+    ids = encode_prompt(tokenizer, user_message(schema, request.question, evidence), prompt_format)  # type: ignore[arg-type]
+    if len(ids) > prompt.max_seq_length:  # the same first shrink step as training (the others need the gold SQL)
+        ids = encode_prompt(tokenizer, user_message(drop_sample_values(schema, ""), request.question, evidence), prompt_format)  # type: ignore[arg-type]
+    if len(ids) > prompt.max_seq_length:
+        raise SqlModelInputError(
+            f"the prompt for {request.question[:60]!r} has {len(ids)} tokens, over the model's limit of {prompt.max_seq_length}; send a smaller schema"
+        )
+    return ids
+
+
+def generate_sql(model: Any, tokenizer: Any, settings: PipelineSettings, prompt_format: str, requests: list[SqlRequest]) -> list[str]:
+    """SQL for each request, by the same batched greedy generation and extraction as evaluation."""
+    from t2sql_pipeline.core.evaluation.generation import extract_sql, generate_completions
+
+    prompts = [prompt_ids_for(tokenizer, settings, prompt_format, request) for request in requests]
+    raw = generate_completions(
+        model, tokenizer, prompts, max_new_tokens=settings.generation.max_new_tokens, batch_size=settings.generation.batch_size
+    )
+    return [extract_sql(text) for text in raw]
+
+
+def pip_requirements() -> list[str]:
+    """Pinned versions of what the model needs, as installed: given explicitly, so logging never infers them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    requirements = []
+    for package in ("mlflow", "torch", "transformers", "peft", "pandas", "pydantic", "sqlglot", "t2sql_pipeline"):
+        try:
+            requirements.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return requirements
+
+
+def log_sql_model(tracking_uri: str, run_id: str, adapter_dir: str, base_path: str, settings: PipelineSettings, prompt_format: str) -> LoggedSqlModel:
+    """Log the pyfunc under `run_id`; the base model travels as an artifact only when it is a local folder."""
+    import mlflow
+
+    # The demo's model, a local folder and a converted GGUF file exist on this machine only: they travel with the model.
+    local_base = settings.model.source in {"demo", "gguf"} or Path(settings.model.name_or_path).is_dir()
+    artifacts = {"adapter": adapter_dir, **({"base": base_path} if local_base else {})}
+    config = {"settings": settings.model_dump(mode="json"), "prompt_format": prompt_format}
+    # The fluent API logs to the global tracking URI and the active run: point both at ours for this call only.
+    with process_tracking_uri(tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # No input example: MLflow would load the model and generate once more just to check it; the signature is explicit.
+        warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
+        info = mlflow.pyfunc.log_model(
+            name=LOGGED_MODEL_NAME,
+            python_model=str(Path(__file__).with_name("sql_model_code.py")),  # models from code: nothing pickled
+            artifacts=artifacts,
+            model_config=config,
+            signature=sql_model_signature(),
+            pip_requirements=pip_requirements(),
+        )
+    return LoggedSqlModel(info.model_uri, info.model_id)
+
+
+@contextmanager
+def process_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking URI at `uri` for a block, then restore it and `MLFLOW_TRACKING_URI`.
+
+    The fluent API (`log_model`) and the SQL registry store (resolving a `models:/<id>` source)
+    read the process-wide URI, not the client's. MLflow's own `_use_tracking_uri` unsets the
+    environment variable on the way out, so the previous state is restored by hand.
+    """
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    previous, variable = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if variable is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = variable

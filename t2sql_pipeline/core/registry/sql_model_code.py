@@ -1,0 +1,11 @@
+"""The code MLflow logs with each registered version ("models from code"): it names the pyfunc class.
+
+Loading a version runs this file instead of unpickling an object, so a version holds no
+pickled code; the class itself lives in `core.sql_model`.
+"""
+
+import mlflow
+
+from t2sql_pipeline.core.registry.sql_model import SqlModel
+
+mlflow.models.set_model(SqlModel())

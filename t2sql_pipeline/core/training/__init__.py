@@ -1,0 +1,1 @@
+"""Training: base models (hub, local, GGUF), tokenization, hardware plan, LoRA/QLoRA fine-tuning, launch and checkpoints."""
