@@ -78,7 +78,8 @@ def train_pipeline(model_path: str, train: Any, settings: Any, budget_s: float, 
     from trl import SFTTrainer
 
     from t2sql_pipeline.core.training.base_models import load_base_for_training, load_tokenizer
-    from t2sql_pipeline.core.training.sft import TRAIN_COLUMNS, build_lora_config, build_sft_config, resolve_hardware
+    from t2sql_pipeline.core.training.hardware import resolve_hardware
+    from t2sql_pipeline.core.training.sft import TRAIN_COLUMNS, build_lora_config, build_sft_config
 
     plan = resolve_hardware(settings)
     args = replace(build_sft_config(settings, workdir, plan), save_strategy="no", eval_strategy="no", max_steps=10_000, include_num_input_tokens_seen="non_padding")

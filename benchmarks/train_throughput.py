@@ -108,7 +108,8 @@ def measure(name: str, arch: dict[str, Any], scenario: str, args: argparse.Names
 
     from t2sql_pipeline.core.training.base_models import build_quantization_config, load_base_for_training
     from t2sql_pipeline.core.settings import load_settings
-    from t2sql_pipeline.core.training.sft import build_lora_config, build_sft_config, resolve_hardware
+    from t2sql_pipeline.core.training.hardware import resolve_hardware
+    from t2sql_pipeline.core.training.sft import build_lora_config, build_sft_config
 
     steps = args.warmup + args.steps
     overrides = [f"training.max_steps={steps}", "training.logging_steps=1", f"training.eval_steps={10 * steps}",

@@ -36,7 +36,7 @@ ACCELERATOR_POOL = "accelerator"
 MAX_RUNTIME_TAG = "dagster/max_runtime"  # seconds; enforced by run monitoring (dagster.yaml)
 
 PREPARE_DATA_ASSETS = ("raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits")
-TRAIN_AND_EVALUATE_ASSETS = ("lora_adapter", "evaluation_report")
+TRAIN_AND_EVALUATE_ASSETS = ("lora_adapter", "evaluation_report", "registered_adapter")
 
 
 def definition_settings() -> PipelineSettings:
@@ -48,7 +48,7 @@ _settings = definition_settings()
 _tags = {MAX_RUNTIME_TAG: str(_settings.orchestration.max_runtime_s)}
 
 full_pipeline = define_asset_job(
-    "full_pipeline", selection=AssetSelection.all(), tags=_tags, description="Every asset, from raw data to the evaluation report."
+    "full_pipeline", selection=AssetSelection.all(), tags=_tags, description="Every asset, from raw data to the registered adapter."
 )
 prepare_data = define_asset_job(
     "prepare_data",
@@ -70,7 +70,7 @@ retrain_schedule = ScheduleDefinition(
     execution_timezone=_settings.orchestration.timezone,
     # Stopped until a user turns it on: every tick is hours of accelerator time.
     default_status=DefaultScheduleStatus.STOPPED,
-    description="Retrains from raw data on orchestration.retrain_cron; the evaluation promotes a better adapter to @champion.",
+    description="Retrains from raw data on orchestration.retrain_cron; registration promotes a better adapter to @champion.",
 )
 
 
@@ -94,17 +94,17 @@ def raw_data_changed(context: SensorEvaluationContext, settings: PipelineSetting
 
 
 @asset_sensor(
-    asset_key=AssetKey("evaluation_report"),
+    asset_key=AssetKey("registered_adapter"),
     # Running by default: it only reads the event log and writes a log line, never launches a run.
     default_status=DefaultSensorStatus.RUNNING,
-    description="Reports each evaluation_report materialization that promoted a new @champion.",
+    description="Reports each registered_adapter materialization that promoted a new @champion.",
 )
 def champion_promoted(context: SensorEvaluationContext, asset_event: EventLogEntry) -> SkipReason | None:
     materialization = asset_event.asset_materialization
     metadata = {key: value.value for key, value in (materialization.metadata if materialization else {}).items()}
     reason = metadata.get("promotion_reason", "no promotion_reason recorded")
     if metadata.get("champion_promoted") is not True:
-        return SkipReason(f"evaluation_report (run {asset_event.run_id}) promoted no champion: {reason}")
+        return SkipReason(f"registered_adapter (run {asset_event.run_id}) promoted no champion: {reason}")
     version = metadata.get("champion_version", "?")
     context.log.info(f"New champion: version {version} promoted by run {asset_event.run_id}: {reason}")
     return None

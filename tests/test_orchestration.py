@@ -22,7 +22,7 @@ from t2sql_pipeline.orchestration import ACCELERATOR_POOL, MAX_RUNTIME_TAG, cham
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report"}
+ALL_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report", "registered_adapter"}
 
 
 def _job_assets(name: str) -> set[str]:
@@ -33,7 +33,7 @@ def _job_assets(name: str) -> set[str]:
 def test_jobs_select_their_stages_and_carry_the_max_runtime() -> None:
     assert _job_assets("full_pipeline") == ALL_ASSETS
     assert _job_assets("prepare_data") == {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits"}
-    assert _job_assets("train_and_evaluate") == {"lora_adapter", "evaluation_report"}
+    assert _job_assets("train_and_evaluate") == {"lora_adapter", "evaluation_report", "registered_adapter"}
     expected = str(load_settings("demo").orchestration.max_runtime_s)
     for name in ("full_pipeline", "prepare_data", "train_and_evaluate"):
         assert defs.resolve_job_def(name).tags[MAX_RUNTIME_TAG] == expected
@@ -94,7 +94,7 @@ def test_data_sensor_requests_a_run_first_then_only_when_the_data_changes(tmp_pa
 
 def _evaluate_champion_sensor(metadata: dict[str, object]):
     with instance_for_test() as instance:
-        instance.report_runless_asset_event(AssetMaterialization(asset_key="evaluation_report", metadata=metadata))
+        instance.report_runless_asset_event(AssetMaterialization(asset_key="registered_adapter", metadata=metadata))
         return champion_promoted.evaluate_tick(build_sensor_context(instance=instance))
 
 

@@ -1,4 +1,4 @@
-"""Evaluation asset: base model vs adapter, by executing their SQL on the test databases."""
+"""Evaluation asset: base model vs adapter by executing their SQL on the test databases, and the blocking gate after it."""
 
 import base64
 from pathlib import Path
@@ -27,7 +27,8 @@ def evaluation_report(
 ) -> ReportManifest:
     """Execution accuracy of the base model and of the fine-tuned adapter on the test split (greedy decoding,
 
-    SQL executed read-only on the real databases), per-example results, and the adapter's registered version.
+    SQL executed read-only on the real databases), per-example results, the paired McNemar test.
+    Its blocking check `beats_base_model` stands between it and `registered_adapter`.
     """
     report = stages.evaluation_report(run_context(context, settings, tracking), tokenized_splits, base_model, lora_adapter)
     context.add_output_metadata(
@@ -41,11 +42,6 @@ def evaluation_report(
             "accuracy_chart": MetadataValue.md(markdown_image("execution accuracy, base vs adapter", report.accuracy_chart_path)),
             "loss_curve": MetadataValue.md(markdown_image("loss curve", lora_adapter.loss_curve_path)),
             "mlflow_run": MetadataValue.url(tracking.run_url(report.mlflow_run_id)),
-            "mlflow_model_version": MetadataValue.url(tracking.model_version_url(report.registered_model, report.registered_version)),
-            "registered_model": f"{report.registered_model} v{report.registered_version} ({', '.join(report.aliases)})",
-            "champion_promoted": report.promoted,
-            "champion_version": report.champion_version or "",
-            "promotion_reason": report.promotion_reason,
             "data_version": report.data_version,
             "code_version": report.code_version,
             "mlflow_run_id": report.mlflow_run_id,
@@ -82,11 +78,12 @@ def markdown_image(alt: str, path: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode()})"
 
 
-@asset_check(asset=evaluation_report, blocking=True, description="The adapter's execution accuracy beats its own base model's on the test split.")
+@asset_check(asset=evaluation_report, blocking=True, description="The adapter's execution accuracy beats its own base model's; registered_adapter runs only if it does.")
 def beats_base_model(evaluation_report: ReportManifest) -> AssetCheckResult:
-    adapter, base = evaluation_report.adapter.execution_accuracy, evaluation_report.base.execution_accuracy
+    passed, reason = stages.beats_base_model(evaluation_report)
     return AssetCheckResult(
-        passed=adapter > base,
+        passed=passed,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"adapter_execution_accuracy": adapter, "base_execution_accuracy": base, "promoted": evaluation_report.promoted},
+        description=reason,
+        metadata={"adapter_execution_accuracy": evaluation_report.adapter.execution_accuracy, "base_execution_accuracy": evaluation_report.base.execution_accuracy},
     )

@@ -63,9 +63,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table, write the report; 2 on bad input."""
-    from t2sql_pipeline.core.evaluation.file_evaluator import (
+    from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
+    from t2sql_pipeline.core.evaluation.input_files import (
         EvaluationInputError,
-        evaluate_predictions,
         read_bird_difficulties,
         read_gold_file,
         read_prediction_file,

@@ -62,8 +62,14 @@ def materialize(args: argparse.Namespace) -> int:
     quiet_library_output()
     run_id = time.strftime("cli-%Y%m%d-%H%M%S")
     ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri(), log=ProgressPrinter(sys.stdout))
-    report = run_all(ctx)
+    result = run_all(ctx)
+    report, registration = result.report, result.registration
     print(f"base model execution accuracy:    {report.base.execution_accuracy:.1%} ({report.base.n_scored} {report.evaluated_split} questions)")
     print(f"fine-tuned execution accuracy:    {report.adapter.execution_accuracy:.1%}")
-    print(f"MLflow run: {report.mlflow_run_id}; registered {report.registered_model} v{report.registered_version} {report.aliases}")
+    if registration is None:
+        # The same blocking check that stops registration in Dagster: a failed gate is a failed run.
+        print(f"MLflow run: {report.mlflow_run_id}; not registered")
+        print(f"t2sql materialize: blocking check beats_base_model failed: {result.gate_reason}", file=sys.stderr)
+        return 1
+    print(f"MLflow run: {report.mlflow_run_id}; registered {registration.registered_model} v{registration.registered_version} {registration.aliases}")
     return 0

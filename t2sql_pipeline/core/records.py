@@ -99,12 +99,19 @@ class ReportManifest(Manifest):
     mcnemar_only_adapter: int  # questions only the adapter answers correctly
     mcnemar_p_value: float  # exact two-sided McNemar test, adapter vs base
     mlflow_run_id: str
+    data_version: str
+    eval_split: str  # fingerprint of the evaluated rows (the promotion gate compares only like with like)
+    code_version: str
+
+
+class RegistrationManifest(Manifest):
+    """The registered version of an adapter that passed the gate `beats_base_model`, and the champion decision."""
+
+    path: str  # registration JSON
+    mlflow_run_id: str
     registered_model: str
     registered_version: str
     aliases: list[str]
     promoted: bool
     promotion_reason: str
     champion_version: str | None
-    data_version: str
-    eval_split: str
-    code_version: str

@@ -17,8 +17,8 @@ from t2sql_pipeline.core.data.example_store import read_examples, write_examples
 from t2sql_pipeline.core.records import (
     AdapterManifest,
     BaseModelManifest,
-    ModelScore,
     RawDataManifest,
+    RegistrationManifest,
     ReportManifest,
     SampleManifest,
     SplitsManifest,
@@ -271,14 +271,14 @@ def progress_line(step: int, total: int, metrics: dict[str, float], since_step: 
 
 
 def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest) -> ReportManifest:
+    """Base model and adapter generate SQL for the evaluated split; both are scored by executing it."""
     from datasets import load_from_disk
 
-    from t2sql_pipeline.core.evaluation.model_evaluation import evaluate_model, load_for_evaluation
-    from t2sql_pipeline.core.provenance import code_version, rows_fingerprint
-    from t2sql_pipeline.core.registry.model_registry import CandidateScore
     from t2sql_pipeline.core.evaluation.charts import accuracy_chart
+    from t2sql_pipeline.core.evaluation.model_evaluation import evaluate_model, load_for_evaluation
     from t2sql_pipeline.core.evaluation.significance import mcnemar_exact
-    from t2sql_pipeline.core.registry.tracking import ServedModelFiles, TrackedRun
+    from t2sql_pipeline.core.provenance import code_version, rows_fingerprint
+    from t2sql_pipeline.core.registry.tracking import TrackedRun
 
     data = load_from_disk(splits.path)
     split = ctx.settings.evaluation.split
@@ -289,7 +289,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     for label, adapter_path in (("base", None), ("adapter", adapter.path)):
         model, tokenizer = load_for_evaluation(base.path, adapter_path, ctx.settings)
         evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings, log=ctx.log))
-        ctx.log(f"{label}: execution accuracy {evaluations[-1].execution_accuracy:.1%} on {len(rows)} {split} questions")
+        ctx.log(f"{label}: execution accuracy {evaluations[-1].score.execution_accuracy:.1%} on {len(rows)} {split} questions")
     base_eval, adapter_eval = evaluations
     out = ctx.stage_dir("evaluation_report")
     predictions_path = out / "predictions.jsonl"
@@ -297,7 +297,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         for evaluation in evaluations:
             for record in evaluation.records:
                 handle.write(json.dumps({"model": evaluation.label, **asdict(record)}) + "\n")
-    scores = {e.label: ModelScore(**{k: v for k, v in asdict(e).items() if k not in {"label", "records"}}) for e in evaluations}
+    scores = {e.label: e.score for e in evaluations}
     paired = [(b.exec_match, a.exec_match) for b, a in zip(base_eval.records, adapter_eval.records) if b.exec_match is not None and a.exec_match is not None]
     mcnemar = mcnemar_exact([bool(b) for b, _ in paired], [bool(a) for _, a in paired])
     ctx.log(f"adapter vs base, exact McNemar test: {mcnemar.only_second} questions only the adapter answers, {mcnemar.only_first} only the base; p = {mcnemar.p_value:.3g}")
@@ -308,6 +308,10 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         "eval_split": rows_fingerprint(rows),
         "code_version": code_version(),
     }
+    report_path.write_text(
+        json.dumps({**{k: v.model_dump() for k, v in scores.items()}, "evaluated_split": split, "mcnemar_adapter_vs_base": asdict(mcnemar), **provenance}, indent=1),
+        encoding="utf-8",
+    )
     with TrackedRun.resume(ctx.tracking_uri, adapter.mlflow_run_id) as run:
         for label, score in scores.items():
             run.log_metrics(
@@ -320,24 +324,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
                 adapter.global_step,
             )
         run.log_metrics({"mcnemar_p_value": mcnemar.p_value}, adapter.global_step)
-        registration = run.register_adapter(
-            ctx.settings.registered_model_name,
-            tags={"base_model": base.name, "valid_sql_rate": f"{adapter_eval.valid_sql_rate:.4f}", "experiment": ctx.settings.experiment.name, **provenance},
-            score=CandidateScore(adapter_eval.execution_accuracy, base_eval.execution_accuracy, provenance["eval_split"]),
-            margin=ctx.settings.registry.promotion_margin,
-            served=ServedModelFiles(adapter.path, base.path, ctx.settings, splits.prompt_format),
-        )
-        ctx.log(f"registered v{registration.version.version}: {'promoted to champion' if registration.decision.promote else 'champion unchanged'} ({registration.decision.reason})")
-        promotion = {"promoted": registration.decision.promote, "reason": registration.decision.reason, "champion_version": registration.champion_version}
-        report_path.write_text(
-            json.dumps(
-                {**{k: v.model_dump() for k, v in scores.items()}, "evaluated_split": split, "mcnemar_adapter_vs_base": asdict(mcnemar), "promotion": promotion, **provenance},
-                indent=1,
-            ),
-            encoding="utf-8",
-        )
         run.log_artifacts(str(out), "evaluation")
-    version = registration.version
     return ReportManifest(
         path=str(report_path),
         predictions_path=str(predictions_path),
@@ -349,21 +336,78 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         mcnemar_only_adapter=mcnemar.only_second,
         mcnemar_p_value=mcnemar.p_value,
         mlflow_run_id=adapter.mlflow_run_id,
-        registered_model=version.name,
-        registered_version=version.version,
-        aliases=list(version.aliases),
-        promoted=registration.decision.promote,
-        promotion_reason=registration.decision.reason,
-        champion_version=registration.champion_version,
         **provenance,
     )
 
 
-def run_all(ctx: RunContext) -> ReportManifest:
-    """Every stage in order, without Dagster (what `t2sql materialize` runs)."""
+def beats_base_model(report: ReportManifest) -> tuple[bool, str]:
+    """The gate between evaluation and registration: the adapter's EX must beat its own base model's.
+
+    >>> from t2sql_pipeline.core.records import ModelScore
+    >>> score = lambda ex: ModelScore(execution_accuracy=ex, valid_sql_rate=1, end_of_turn_rate=1, seconds_per_question=1, n_questions=4, n_scored=4, per_level={})
+    >>> report = ReportManifest(path="r", predictions_path="p", accuracy_chart_path="c", base=score(0.25), adapter=score(0.25), evaluated_split="test",
+    ...     mcnemar_only_base=0, mcnemar_only_adapter=0, mcnemar_p_value=1.0, mlflow_run_id="m", data_version="d", eval_split="e", code_version="v")
+    >>> beats_base_model(report)
+    (False, "adapter execution accuracy 25.0% does not beat its base model's 25.0% on 4 test questions")
+    """
+    adapter, base = report.adapter.execution_accuracy, report.base.execution_accuracy
+    verb = "beats" if adapter > base else "does not beat"
+    return adapter > base, f"adapter execution accuracy {adapter:.1%} {verb} its base model's {base:.1%} on {report.adapter.n_scored} {report.evaluated_split} questions"
+
+
+def registered_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest, report: ReportManifest) -> RegistrationManifest:
+    """Register the adapter (as the pyfunc SQL model) and let the promotion gate decide `@champion`; run after `beats_base_model` passed."""
+    from t2sql_pipeline.core.registry.model_registry import CandidateScore
+    from t2sql_pipeline.core.registry.tracking import ServedModelFiles, TrackedRun
+
+    provenance = {"data_version": report.data_version, "eval_split": report.eval_split, "code_version": report.code_version}
+    with TrackedRun.resume(ctx.tracking_uri, adapter.mlflow_run_id) as run:
+        registration = run.register_adapter(
+            ctx.settings.registered_model_name,
+            tags={"base_model": base.name, "valid_sql_rate": f"{report.adapter.valid_sql_rate:.4f}", "experiment": ctx.settings.experiment.name, **provenance},
+            score=CandidateScore(report.adapter.execution_accuracy, report.base.execution_accuracy, report.eval_split),
+            margin=ctx.settings.registry.promotion_margin,
+            served=ServedModelFiles(adapter.path, base.path, ctx.settings, splits.prompt_format),
+        )
+    decision = registration.decision
+    ctx.log(f"registered v{registration.version.version}: {'promoted to champion' if decision.promote else 'champion unchanged'} ({decision.reason})")
+    path = ctx.stage_dir("registered_adapter") / "registration.json"
+    manifest = RegistrationManifest(
+        path=str(path),
+        mlflow_run_id=adapter.mlflow_run_id,
+        registered_model=registration.version.name,
+        registered_version=registration.version.version,
+        aliases=list(registration.version.aliases),
+        promoted=decision.promote,
+        promotion_reason=decision.reason,
+        champion_version=registration.champion_version,
+    )
+    path.write_text(manifest.model_dump_json(indent=1), encoding="utf-8")
+    return manifest
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What `run_all` produced; `registration` is None when the gate `beats_base_model` failed."""
+
+    splits: SplitsManifest
+    base: BaseModelManifest
+    adapter: AdapterManifest
+    report: ReportManifest
+    gate_passed: bool
+    gate_reason: str
+    registration: RegistrationManifest | None
+
+
+def run_all(ctx: RunContext) -> PipelineResult:
+    """Every stage in order, without Dagster (what `t2sql materialize` runs); a failed gate stops it before registration."""
     raws = [raw_data(ctx, "spider"), raw_data(ctx, "bird")]
     sampled = sample(ctx, raws)
     base = base_model(ctx, sampled)
     splits = tokenized_splits(ctx, sampled, base)
     adapter = lora_adapter(ctx, splits, base)
-    return evaluation_report(ctx, splits, base, adapter)
+    report = evaluation_report(ctx, splits, base, adapter)
+    passed, reason = beats_base_model(report)
+    ctx.log(f"blocking check beats_base_model {'passed' if passed else 'failed'}: {reason}")
+    registration = registered_adapter(ctx, splits, base, adapter, report) if passed else None
+    return PipelineResult(splits, base, adapter, report, passed, reason, registration)

@@ -3,7 +3,7 @@ import sys
 
 from t2sql_pipeline.definitions import defs
 
-EXPECTED_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report"}
+EXPECTED_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report", "registered_adapter"}
 
 
 def test_definitions_hold_the_pipeline_assets_in_groups() -> None:
@@ -12,6 +12,7 @@ def test_definitions_hold_the_pipeline_assets_in_groups() -> None:
     assert keys == EXPECTED_ASSETS
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups["raw_spider"] == "data" and groups["lora_adapter"] == "training" and groups["evaluation_report"] == "evaluation"
+    assert groups["registered_adapter"] == "registry"
 
 
 def test_asset_dependencies_follow_the_design() -> None:
@@ -21,6 +22,14 @@ def test_asset_dependencies_follow_the_design() -> None:
     assert parents["tokenized_splits"] == {"stratified_sample", "base_model"}
     assert parents["lora_adapter"] == {"tokenized_splits", "base_model"}
     assert parents["evaluation_report"] == {"tokenized_splits", "base_model", "lora_adapter"}
+    assert parents["registered_adapter"] == {"tokenized_splits", "base_model", "lora_adapter", "evaluation_report"}
+
+
+def test_the_blocking_gate_stands_between_evaluation_and_registration() -> None:
+    graph = defs.resolve_asset_graph()
+    gate = next(key for key in graph.asset_check_keys if key.name == "beats_base_model")
+    assert gate.asset_key.to_user_string() == "evaluation_report"
+    assert graph.get_check_spec(gate).blocking
 
 
 def test_loading_definitions_does_not_import_heavy_libraries() -> None:

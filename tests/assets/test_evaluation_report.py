@@ -21,8 +21,7 @@ def make_report(tmp_path: Path) -> ReportManifest:
     return ReportManifest(
         path=str(tmp_path / "report.json"), predictions_path=str(tmp_path / "p.jsonl"), accuracy_chart_path=str(chart), base=base, adapter=adapter,
         evaluated_split="test", mcnemar_only_base=0, mcnemar_only_adapter=5, mcnemar_p_value=0.0625,
-        mlflow_run_id="r", registered_model="t2sql-demo", registered_version="3", aliases=["candidate"], promoted=False,
-        promotion_reason="", champion_version=None, data_version="d", eval_split="e", code_version="c",
+        mlflow_run_id="r", data_version="d", eval_split="e", code_version="c",
     )  # fmt: skip
 
 

@@ -16,22 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import QUICK_DEMO
 from tests.e2e.conftest import DagsterUI
 
-ASSETS = ("raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report")
-# The demo, made quick: small databases and question sets, 120 steps instead of 600, 32 test questions.
-# Checked with `t2sql materialize --experiment demo --set ...`: the adapter learns enough to beat its
-# base model (0% EX, random weights), so the blocking check `beats_base_model` passes.
-QUICK_DEMO = (
-    "data.synthetic.rows_per_table=30",
-    "data.synthetic.spider_questions_per_database=150",
-    "data.synthetic.bird_questions_per_database=40",
-    "training.max_steps=120",
-    "training.eval_steps=60",
-    "training.save_strategy=no",
-    "generation.max_new_tokens=48",
-    "evaluation.max_examples=32",
-)
+ASSETS = ("raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report", "registered_adapter")
 RUN_CONFIG = "resources:\n  settings:\n    config:\n      experiment: demo\n      overrides:\n" + "".join(f"        - {o}\n" for o in QUICK_DEMO)
 RUN_TIMEOUT_S = 900  # a quick demo run: ~2 minutes on two idle cores, over 10 when other jobs share them
 UI_TIMEOUT_MS = 60_000
@@ -57,7 +45,7 @@ query Events($runId: ID!) {
         events {
           __typename
           ... on ExecutionStepFailureEvent { stepKey error { message } }
-          ... on MaterializationEvent { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } } }
+          ... on MaterializationEvent { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } ... on FloatMetadataEntry { floatValue } } }
         }
       }
     }
@@ -67,13 +55,13 @@ query Events($runId: ID!) {
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
-def mlflow_run_id(events: list[dict[str, Any]]) -> str:
-    """The MLflow run id the evaluation_report materialization recorded in its metadata."""
+def metadata_value(events: list[dict[str, Any]], asset: str, label: str) -> Any:
+    """A text or float the run's materialization of `asset` recorded in its metadata."""
     for event in events:
         for entry in event.get("metadataEntries") or []:
-            if entry["label"] == "mlflow_run_id" and event.get("assetKey", {}).get("path") == ["evaluation_report"]:
-                return entry["text"]
-    raise AssertionError("the run recorded no evaluation_report materialization with an mlflow_run_id")
+            if entry["label"] == label and event.get("assetKey", {}).get("path") == [asset]:
+                return entry.get("text", entry.get("floatValue"))
+    raise AssertionError(f"the run recorded no {asset} materialization with {label!r}")
 
 
 def wait_for_run(ui: DagsterUI, run_id: str, timeout_s: float) -> tuple[str, list[dict[str, Any]]]:
@@ -161,8 +149,11 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
 
         for row in ("execution accuracy", "valid SQL", "stops at end of turn", "EX spider/", "EX bird/", "McNemar test"):
             expect(table, f"the report table has no {row!r} row").to_contain_text(row, timeout=15_000)  # markdown renders late
-        assert page.locator(f"a[href$='/runs/{mlflow_run_id(events)}']").count() >= 1, "no link to the MLflow run"
-        assert page.locator("a[href$='/#/models/t2sql-demo/versions/1']").count() >= 1, "no link to the registered version"
+        assert page.locator(f"a[href$='/runs/{metadata_value(events, 'evaluation_report', 'mlflow_run_id')}']").count() >= 1, "no link to the MLflow run"
+        # The quick demo's adapter learns: it beats its base model (0%, random weights) by a wide margin.
+        base_ex = metadata_value(events, "evaluation_report", "base_execution_accuracy")
+        adapter_ex = metadata_value(events, "evaluation_report", "adapter_execution_accuracy")
+        assert adapter_ex >= base_ex + 0.25, f"the demo's adapter ({adapter_ex:.1%}) does not clearly beat its base ({base_ex:.1%})"
         shot("5-evaluation-report")
         for key, name in (("accuracy_chart", "6-accuracy-chart"), ("loss_curve", "7-loss-curve")):
             metadata_row(key).get_by_text("[Show Markdown]").click()
@@ -173,3 +164,10 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
             shot(name)
             page.get_by_role("dialog").get_by_role("button", name="Close").click()
             page.get_by_role("dialog").wait_for(state="hidden")  # gone, not fading out, before the next one opens
+
+        # 5. Registration ran after the blocking check passed: the registered version and its champion decision.
+        assert metadata_value(events, "registered_adapter", "registered_model").startswith("t2sql-demo v1 (")
+        page.goto(f"{dagster_ui.url}/assets/registered_adapter")
+        metadata_row("champion_promoted").wait_for()
+        assert page.locator("a[href$='/#/models/t2sql-demo/versions/1']").count() >= 1, "no link to the registered version"
+        shot("8-registered-adapter")

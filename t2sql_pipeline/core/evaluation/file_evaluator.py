@@ -11,102 +11,28 @@ several prediction files against the same gold (gold results are reused).
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
+from t2sql_pipeline.core.evaluation.file_results import (
+    EvaluationResult,
+    EvaluationSummary,
+    QuestionResult,
+    Semantics,
+    summarize,
+)
+from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError, GoldQuery
 from t2sql_pipeline.core.sql import execution as sql_exec
-from t2sql_pipeline.core.sql import metrics
-from t2sql_pipeline.core.sql.metrics import DbSchema, PreparedQuery, TextMetrics
-from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, TextDecoding, WorkerPool, read_schema
+from t2sql_pipeline.core.sql.result_match import PreparedQuery, bird_rows_match, spider_prepare, spider_rows_match
+from t2sql_pipeline.core.sql.text_metrics import DbSchema, TextMetrics, text_metrics
+from t2sql_pipeline.core.sql.ves import mean_without_outliers
+from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, TextDecoding, read_schema
+from t2sql_pipeline.core.sql.worker_pool import KILLED, WorkerPool
 
-Semantics = Literal["spider", "bird"]
-ERROR_KINDS = ("syntax", "runtime", "timeout", "missing_db", "gold_error")
 _PYTHON_TASK_BUDGET_S = 60.0  # sqlglot/sqlparse on one line of text; generous, never expected
-
-
-class EvaluationInputError(ValueError):
-    """A gold or prediction file that cannot be evaluated; the message names file and line."""
-
-
-@dataclass(frozen=True)
-class GoldQuery:
-    """One gold question: SQL, database id and (BIRD) difficulty when known."""
-
-    sql: str
-    db_id: str
-    difficulty: str | None = None
-
-
-# ----------------------------------------------------------------------------- input files
-
-
-def _read_lines(path: Path) -> list[str]:
-    """Lines as the official scripts see them (universal newlines, no final empty line)."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise EvaluationInputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    return lines[:-1] if lines and lines[-1] == "" else lines
-
-
-def read_gold_file(path: Path, *, difficulties: Sequence[str] | None = None) -> list[GoldQuery]:
-    """Read `SQL<TAB>db_id` lines (Spider dev_gold.sql, BIRD dev.sql)."""
-    gold = []
-    for number, line in enumerate(_read_lines(path), start=1):
-        sql, tab, db_id = line.strip().rpartition("\t")
-        if not tab or not sql.strip() or not db_id.strip():
-            raise EvaluationInputError(f"{path}:{number}: expected 'SQL<TAB>db_id', got {line[:80]!r}")
-        gold.append(GoldQuery(sql.strip(), db_id.strip()))
-    if not gold:
-        raise EvaluationInputError(f"{path}: no questions (the gold file is empty)")
-    if difficulties is not None:
-        if len(difficulties) != len(gold):
-            raise EvaluationInputError(
-                f"{path} has {len(gold)} questions but the difficulty file has {len(difficulties)}"
-            )
-        gold = [replace(g, difficulty=d) for g, d in zip(gold, difficulties, strict=True)]
-    return gold
-
-
-def read_prediction_file(path: Path, *, expected: int | None = None) -> list[str]:
-    """One predicted SQL per line; anything after a TAB on a line is ignored."""
-    # Exactly the official text (strip, then cut at the TAB): " value " matching depends on it.
-    predictions = [line.strip().split("\t")[0] for line in _read_lines(path)]
-    if expected is not None and len(predictions) != expected:
-        raise EvaluationInputError(
-            f"{path} has {len(predictions)} prediction lines but the gold file has {expected} questions"
-        )
-    return predictions
-
-
-def read_bird_difficulties(dev_json: Path) -> list[str]:
-    """The `difficulty` of every question in a BIRD dev.json, in file order."""
-    records = json.loads(dev_json.read_text(encoding="utf-8"))
-    try:
-        return [str(record["difficulty"]) for record in records]
-    except (KeyError, TypeError) as exc:
-        raise EvaluationInputError(f"{dev_json}: every record needs a 'difficulty' field") from exc
-
-
-def read_tables_json(path: Path) -> dict[str, DbSchema]:
-    """Schemas from a Spider-format tables.json (original table and column names)."""
-    schemas = {}
-    for entry in json.loads(path.read_text(encoding="utf-8")):
-        tables: dict[str, list[str]] = {name: [] for name in entry["table_names_original"]}
-        for table_index, column in entry["column_names_original"]:
-            if table_index >= 0:  # -1 is Spider's "*"
-                tables[entry["table_names_original"][table_index]].append(column)
-        schemas[entry["db_id"]] = DbSchema.build(tables)
-    return schemas
 
 
 # ----------------------------------------------------------------------------- worker tasks
@@ -172,7 +98,7 @@ def _run_task(task: _Task) -> _Outcome:
         return sql_exec.execute_readonly(task.db_path, task.sql, task.limits, text_decoding=task.decoding)
     if isinstance(task, _PredTask):
         return _score_prediction(task)
-    return task.index, metrics.text_metrics(task.gold_sql, task.prediction, task.schema)
+    return task.index, text_metrics(task.gold_sql, task.prediction, task.schema)
 
 
 def _prepare_gold(sql: str, semantics: Semantics, strict: bool) -> tuple[PreparedQuery, str | None]:
@@ -184,7 +110,7 @@ def _prepare_gold(sql: str, semantics: Semantics, strict: bool) -> tuple[Prepare
         hardness: str | None = spider_hardness(sql)
     except HardnessError:
         hardness = None  # the question is scored but belongs to no level
-    return metrics.spider_prepare(sql, is_gold=True, strict=strict), hardness
+    return spider_prepare(sql, is_gold=True, strict=strict), hardness
 
 
 def _score_prediction(task: _PredTask) -> _PredOutcome:
@@ -192,7 +118,7 @@ def _score_prediction(task: _PredTask) -> _PredOutcome:
         return _PredOutcome(task.index, False, "syntax", "empty prediction", valid_sql=False)
     limits = task.limits
     if task.semantics == "spider":
-        pred_sql, decoding = metrics.spider_prepare(task.prediction, is_gold=False, strict=task.strict).sql, "ignore"
+        pred_sql, decoding = spider_prepare(task.prediction, is_gold=False, strict=task.strict).sql, "ignore"
     else:  # BIRD: gold and prediction share one time limit
         pred_sql, decoding = task.prediction, "strict"
         limits = replace(limits, timeout_s=max(0.0, limits.timeout_s - task.gold_results[0].seconds))
@@ -208,9 +134,9 @@ def _score_prediction(task: _PredTask) -> _PredOutcome:
             return _PredOutcome(task.index, False, result.error_kind, result.error, seconds, valid_sql=valid)
         if task.semantics == "spider":
             order_matters = task.gold.order_matters
-            same = metrics.spider_rows_match(gold.rows, result.rows, order_matters=order_matters, strict=task.strict)
+            same = spider_rows_match(gold.rows, result.rows, order_matters=order_matters, strict=task.strict)
         else:
-            same = metrics.bird_rows_match(gold.rows, result.rows)
+            same = bird_rows_match(gold.rows, result.rows)
         if not same:
             return _PredOutcome(task.index, False, None, None, seconds)
     ves_ratio = None
@@ -228,7 +154,7 @@ def _time_ratio(db_path: Path, gold_sql: str, pred_sql: str, limits: ExecLimits,
         if not (pred.ok and gold.ok):
             return 0.0
         ratios.append(gold.seconds / max(pred.seconds, 1e-9))
-    return metrics.mean_without_outliers(ratios)
+    return mean_without_outliers(ratios)
 
 
 def _task_budget_s(task: _Task) -> float:
@@ -240,7 +166,7 @@ def _task_budget_s(task: _Task) -> float:
 
 
 def _task_overrun(task: _Task, reason: str) -> _Outcome:
-    kind: sql_exec.ErrorKind = "timeout" if reason.startswith(sql_exec.KILLED) else "runtime"
+    kind: sql_exec.ErrorKind = "timeout" if reason.startswith(KILLED) else "runtime"
     if isinstance(task, _GoldTask):
         return ExecResult(None, kind, reason, task.limits.timeout_s)
     if isinstance(task, _PredTask):
@@ -248,159 +174,6 @@ def _task_overrun(task: _Task, reason: str) -> _Outcome:
     if isinstance(task, _GoldInfoTask):
         raise EvaluationInputError(f"preparing this gold SQL ran past {reason}: {task.sql[:200]!r}")
     return task.index, None  # text metrics stuck on one prediction: reported as not available
-
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class QuestionResult:
-    """One question's record in the report (`exec_match` None: not scored, see error_kind)."""
-
-    index: int
-    db_id: str
-    exec_match: bool | None
-    error_kind: str | None
-    error: str | None
-    hardness: str | None
-    difficulty: str | None
-    pred_seconds: float | None
-    valid_sql: bool | None
-    exact_set_match: bool | None
-    rouge_l: float | None
-    hallucinated: tuple[str, ...] | None
-    ves_ratio: float | None
-
-
-@dataclass(frozen=True)
-class LevelScore:
-    """EX over the scored questions of one hardness (Spider) or difficulty (BIRD) level."""
-
-    level: str
-    count: int
-    execution_accuracy: float | None
-
-
-@dataclass(frozen=True)
-class EvaluationSummary:
-    """Run-level figures; rates are over the questions each metric applies to."""
-
-    semantics: Semantics
-    strict: bool
-    timeout_s: float
-    workers: int
-    n_questions: int
-    n_scored: int
-    n_correct: int
-    n_missing_db: int
-    n_gold_errors: int
-    execution_accuracy: float | None  # n_correct / n_scored; None when nothing could be scored
-    errors: Mapping[str, int]
-    levels: tuple[LevelScore, ...]
-    valid_sql_rate: float | None
-    exact_set_match: float | None
-    rouge_l: float | None
-    hallucination_rate: float | None
-    ves: float | None
-    r_ves: float | None
-    seconds: float
-
-
-@dataclass(frozen=True)
-class EvaluationResult:
-    """Summary plus one record per question, in gold order."""
-
-    summary: EvaluationSummary
-    questions: tuple[QuestionResult, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-able: {"summary": {...}, "questions": [{...}, ...]}."""
-        summary = {k: v for k, v in vars(self.summary).items() if k != "levels"}
-        summary["errors"] = dict(self.summary.errors)
-        summary["levels"] = {
-            s.level: {"count": s.count, "execution_accuracy": s.execution_accuracy} for s in self.summary.levels
-        }
-        questions = [{**vars(q), "hallucinated": _as_list(q.hallucinated)} for q in self.questions]
-        return {"summary": summary, "questions": questions}
-
-    def summary_table(self) -> str:
-        """A readable multi-line summary (what `t2sql evaluate` prints)."""
-        s = self.summary
-        mode = "strict" if s.strict else "official quirks" if s.semantics == "spider" else "official"
-        lines = [
-            f"{s.semantics} execution evaluation ({mode}), timeout {s.timeout_s:g} s, {s.workers} workers",
-            f"{'level':<14}{'count':>7}{'EX':>9}",
-        ]
-        for level in (*s.levels, LevelScore("all", s.n_scored, s.execution_accuracy)):
-            lines.append(f"{level.level:<14}{level.count:>7}{_pct(level.execution_accuracy):>9}")
-        lines.append(
-            f"questions {s.n_questions}, scored {s.n_scored}, correct {s.n_correct}, "
-            f"missing database {s.n_missing_db}, gold errors {s.n_gold_errors}"
-        )
-        lines.append("errors: " + ", ".join(f"{kind} {count}" for kind, count in s.errors.items()))
-        lines.append(
-            f"valid SQL {_pct(s.valid_sql_rate)} (SQLite compiles it; of the {s.n_scored} questions with a database and working gold), "
-            f"exact-set {_pct(s.exact_set_match)}, "
-            f"ROUGE-L {_pct(s.rouge_l)}, schema hallucination {_pct(s.hallucination_rate)}"
-        )
-        if s.ves is not None:
-            lines.append(f"VES {s.ves:.2f}, R-VES {s.r_ves:.2f}")
-        lines.append(f"time {s.seconds:.1f} s")
-        return "\n".join(lines)
-
-
-def _as_list(values: tuple[str, ...] | None) -> list[str] | None:
-    return None if values is None else list(values)
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def _mean(values: Iterable[float | bool | None]) -> float | None:
-    present = [float(v) for v in values if v is not None]
-    return sum(present) / len(present) if present else None
-
-
-_LEVEL_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challenging")
-
-
-def _summarize(
-    questions: Sequence[QuestionResult], semantics: Semantics, strict: bool, timeout_s: float, workers: int,
-    seconds: float,
-) -> EvaluationSummary:
-    scored = [q for q in questions if q.exec_match is not None]
-    errors = {kind: sum(q.error_kind == kind for q in questions) for kind in ERROR_KINDS}
-    by_level: dict[str, list[bool]] = {}
-    for q in scored:
-        level = q.hardness or q.difficulty
-        if level is not None:
-            by_level.setdefault(level, []).append(bool(q.exec_match))
-    order = sorted(by_level, key=lambda lv: (_LEVEL_ORDER.index(lv) if lv in _LEVEL_ORDER else 99, lv))
-    levels = tuple(LevelScore(lv, len(by_level[lv]), _mean(by_level[lv])) for lv in order)
-    ves_ratios = [(q.ves_ratio or 0.0) if q.exec_match else 0.0 for q in scored]
-    timed = any(q.ves_ratio is not None for q in scored)
-    return EvaluationSummary(
-        semantics=semantics,
-        strict=strict,
-        timeout_s=timeout_s,
-        workers=workers,
-        n_questions=len(questions),
-        n_scored=len(scored),
-        n_correct=sum(bool(q.exec_match) for q in scored),
-        n_missing_db=errors["missing_db"],
-        n_gold_errors=errors["gold_error"],
-        execution_accuracy=_mean(q.exec_match for q in scored),
-        errors=errors,
-        levels=levels,
-        valid_sql_rate=_mean(q.valid_sql for q in questions),
-        exact_set_match=_mean(q.exact_set_match for q in questions),
-        rouge_l=_mean(q.rouge_l for q in questions),
-        hallucination_rate=_mean(None if q.hallucinated is None else bool(q.hallucinated) for q in questions),
-        ves=metrics.ves(ves_ratios) if timed else None,
-        r_ves=metrics.r_ves(ves_ratios) if timed else None,
-        seconds=seconds,
-    )
 
 
 # ----------------------------------------------------------------------------- orchestration
@@ -539,7 +312,7 @@ class Evaluator:
         )
 
     def _summary(self, questions: Sequence[QuestionResult], seconds: float) -> EvaluationSummary:
-        return _summarize(questions, self.semantics, self.strict, self.limits.timeout_s, self.workers, seconds)
+        return summarize(questions, self.semantics, self.strict, self.limits.timeout_s, self.workers, seconds)
 
 
 def evaluate_predictions(

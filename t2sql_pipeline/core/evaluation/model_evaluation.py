@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.core.evaluation.file_evaluator import EvaluationResult, GoldQuery, evaluate_predictions
+from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
+from t2sql_pipeline.core.evaluation.file_results import EvaluationResult
+from t2sql_pipeline.core.evaluation.input_files import GoldQuery
 from t2sql_pipeline.core.evaluation.generation import extract_sql, generate_answers
+from t2sql_pipeline.core.records import ModelScore
 from t2sql_pipeline.core.settings import PipelineSettings
 
 
@@ -36,14 +39,10 @@ class PredictionRecord:
 
 @dataclass(frozen=True)
 class ModelEvaluation:
+    """One model's score (the record the report carries) and its per-question records."""
+
     label: str  # "base" or "adapter"
-    execution_accuracy: float
-    valid_sql_rate: float
-    end_of_turn_rate: float  # share of answers that stopped at the end-of-turn token
-    seconds_per_question: float  # generation wall time per question (batched)
-    n_questions: int
-    n_scored: int
-    per_level: dict[str, float]  # "<source>/<difficulty>" -> EX
+    score: ModelScore
     records: list[PredictionRecord]
 
 
@@ -58,7 +57,7 @@ def load_for_evaluation(base_path: str, adapter_path: str | None, settings: Pipe
     from transformers import AutoModelForCausalLM
 
     from t2sql_pipeline.core.training.base_models import build_quantization_config, load_tokenizer
-    from t2sql_pipeline.core.training.sft import resolve_hardware
+    from t2sql_pipeline.core.training.hardware import resolve_hardware
 
     tokenizer = load_tokenizer(base_path, for_generation=True)
     plan = resolve_hardware(settings) if settings is not None else None
@@ -142,8 +141,7 @@ def summarize(label: str, records: list[PredictionRecord], generation_seconds: f
     levels: dict[str, list[bool]] = defaultdict(list)
     for record in scored:
         levels[f"{record.source}/{record.difficulty}"].append(bool(record.exec_match))
-    return ModelEvaluation(
-        label=label,
+    score = ModelScore(
         execution_accuracy=_rate([bool(r.exec_match) for r in scored]),
         valid_sql_rate=_rate([bool(r.valid_sql) for r in records if r.valid_sql is not None]),  # of those with a database
         end_of_turn_rate=_rate([r.stopped for r in records]),
@@ -151,8 +149,8 @@ def summarize(label: str, records: list[PredictionRecord], generation_seconds: f
         n_questions=len(records),
         n_scored=len(scored),
         per_level={level: _rate(matches) for level, matches in sorted(levels.items())},
-        records=records,
     )
+    return ModelEvaluation(label, score, records)
 
 
 def _rate(values: list[bool]) -> float:

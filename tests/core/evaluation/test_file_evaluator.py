@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.evaluation.file_evaluator import (
+from t2sql_pipeline.core.evaluation.file_evaluator import Evaluator, evaluate_predictions
+from t2sql_pipeline.core.evaluation.input_files import (
     EvaluationInputError,
-    Evaluator,
     GoldQuery,
-    evaluate_predictions,
     read_bird_difficulties,
     read_gold_file,
     read_prediction_file,
@@ -215,7 +214,8 @@ def test_published_predictions_score_in_their_papers_range_and_match_the_referen
 def test_valid_sql_means_sqlite_compiles_it_on_the_database(tmp_path: Path) -> None:
     import sqlite3
 
-    from t2sql_pipeline.core.evaluation.file_evaluator import GoldQuery, evaluate_predictions
+    from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
+    from t2sql_pipeline.core.evaluation.input_files import GoldQuery
 
     (tmp_path / "db" / "people").mkdir(parents=True)
     conn = sqlite3.connect(tmp_path / "db" / "people" / "people.sqlite")

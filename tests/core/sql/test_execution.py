@@ -11,15 +11,13 @@ from pathlib import Path
 import pytest
 
 from t2sql_pipeline.core.sql.execution import (
-    KILLED,
     ExecLimits,
-    WorkerError,
-    WorkerPool,
     execute_readonly,
     is_read_statement,
     open_readonly,
     read_schema,
 )
+from t2sql_pipeline.core.sql.worker_pool import KILLED, WorkerError, WorkerPool
 
 TIMEOUT_S = 1.0
 

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 
 from t2sql_pipeline.core.settings import PipelineSettings, load_settings
+from t2sql_pipeline.core.training.hardware import HardwarePlan, resolve_hardware
 from t2sql_pipeline.core.training.sft import (
-    HardwarePlan,
     build_lora_config,
     build_sft_config,
     checkpoint_key,
     last_complete_checkpoint,
-    resolve_hardware,
     train_adapter,
 )
 

@@ -7,13 +7,9 @@ import math
 import pytest
 import sqlparse
 
-from t2sql_pipeline.core.sql import metrics
-from t2sql_pipeline.core.sql.metrics import (
-    DbSchema,
-    bird_rows_match,
-    spider_prepare,
-    spider_rows_match,
-)
+from t2sql_pipeline.core.sql import result_match, text_metrics, ves
+from t2sql_pipeline.core.sql.result_match import bird_rows_match, spider_prepare, spider_rows_match
+from t2sql_pipeline.core.sql.text_metrics import DbSchema
 
 # (gold rows, predicted rows, order matters, expected) under the official semantics.
 SPIDER_ROWS = [
@@ -111,19 +107,19 @@ def test_spider_prepare_strict_runs_the_text_unchanged() -> None:
 def test_distinct_removal_fast_path_executes_like_sqlparse(sql: str) -> None:
     # The fast path may keep trailing whitespace sqlparse drops; nothing else may differ.
     official = "".join(t.value for t in sqlparse.parse(sql)[0].flatten() if t.value.lower() != "distinct")
-    assert metrics.remove_distinct_tokens(sql).rstrip() == official.rstrip()
+    assert result_match.remove_distinct_tokens(sql).rstrip() == official.rstrip()
 
 
 def test_text_metrics_on_equivalent_and_different_queries() -> None:
     schema = DbSchema.build({"singer": ["singer_id", "name", "age"], "concert": ["concert_id", "singer_id"]})
     gold = "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.singer_id = T2.singer_id WHERE T1.age > 30"
     same = "select singer.name from concert join singer on singer.singer_id = concert.singer_id where singer.age > 40"
-    result = metrics.text_metrics(gold, same, schema)
+    result = text_metrics.text_metrics(gold, same, schema)
     assert result.valid_sql and result.exact_set_match and result.hallucinated == ()
-    other = metrics.text_metrics(gold, "SELECT nickname FROM singers ORDER BY age", schema)
+    other = text_metrics.text_metrics(gold, "SELECT nickname FROM singers ORDER BY age", schema)
     assert other.exact_set_match is False
     assert other.hallucinated == ("column:nickname", "table:singers")
-    broken = metrics.text_metrics(gold, "SELECT name FROM singer WHERE", schema)
+    broken = text_metrics.text_metrics(gold, "SELECT name FROM singer WHERE", schema)
     assert (broken.valid_sql, broken.exact_set_match, broken.hallucinated) == (False, False, None)
 
 
@@ -134,13 +130,13 @@ def test_hallucination_ignores_aliases_ctes_and_double_quoted_values() -> None:
         'SELECT o.who, count(*) AS n FROM old AS o JOIN singer AS s ON s.name = o.who '
         'WHERE s.country = "France" GROUP BY o.who ORDER BY n'
     )
-    assert metrics.hallucinated_identifiers(sql, schema) == ()
-    assert metrics.hallucinated_identifiers("SELECT `stage name` FROM singer", schema) == ("column:stage name",)
+    assert text_metrics.hallucinated_identifiers(sql, schema) == ()
+    assert text_metrics.hallucinated_identifiers("SELECT `stage name` FROM singer", schema) == ("column:stage name",)
 
 
 def test_hallucination_checks_columns_against_the_tables_in_scope() -> None:
     schema = DbSchema.build({"singer": ["name", "age"], "song": ["title", "singer_name"]})
-    check = metrics.hallucinated_identifiers
+    check = text_metrics.hallucinated_identifiers
     assert check("SELECT title FROM singer", schema) == ("column:title",)  # exists, but in another table
     assert check("SELECT T2.age FROM singer AS T1 JOIN song AS T2 ON T1.name = T2.singer_name", schema) == (
         "column:age",
@@ -153,31 +149,31 @@ def test_hallucination_checks_columns_against_the_tables_in_scope() -> None:
 
 
 def test_validity_means_one_parseable_statement() -> None:
-    assert metrics.is_valid_sql("SELECT a FROM t;")
-    assert not metrics.is_valid_sql("SELECT a FROM t; SELECT b FROM u")
-    assert not metrics.is_valid_sql("SELECT FROM WHERE")
+    assert text_metrics.is_valid_sql("SELECT a FROM t;")
+    assert not text_metrics.is_valid_sql("SELECT a FROM t; SELECT b FROM u")
+    assert not text_metrics.is_valid_sql("SELECT FROM WHERE")
 
 
 def test_rouge_l_f1() -> None:
-    assert metrics.rouge_l_f1("SELECT a FROM t", "SELECT a FROM t") == 1.0
+    assert text_metrics.rouge_l_f1("SELECT a FROM t", "SELECT a FROM t") == 1.0
     # tokens: select a from t (4) vs select b from t where c = 1 (8): LCS select, from, t = 3
-    assert metrics.rouge_l_f1("SELECT a FROM t", "SELECT b FROM t WHERE c = 1") == pytest.approx(2 * 3 / 12)
-    assert metrics.rouge_l_f1("SELECT a FROM t", "") == 0.0
+    assert text_metrics.rouge_l_f1("SELECT a FROM t", "SELECT b FROM t WHERE c = 1") == pytest.approx(2 * 3 / 12)
+    assert text_metrics.rouge_l_f1("SELECT a FROM t", "") == 0.0
 
 
 def test_exact_set_ignores_values_and_distinct_but_not_clauses() -> None:
-    assert metrics.exact_set_match("SELECT count(DISTINCT a) FROM t WHERE b = 1", "SELECT count(a) FROM t WHERE b = 2")
-    assert not metrics.exact_set_match("SELECT a FROM t ORDER BY a", "SELECT a FROM t")
-    assert not metrics.exact_set_match("SELECT a FROM t LIMIT 1", "SELECT a FROM t")
-    assert metrics.exact_set_match("SELECT a, b FROM t WHERE x = 1 AND y = 2", "SELECT b, a FROM t WHERE y = 3 AND x = 4")
-    assert metrics.exact_set_match("not sql at all (", "SELECT 1") is None
+    assert text_metrics.exact_set_match("SELECT count(DISTINCT a) FROM t WHERE b = 1", "SELECT count(a) FROM t WHERE b = 2")
+    assert not text_metrics.exact_set_match("SELECT a FROM t ORDER BY a", "SELECT a FROM t")
+    assert not text_metrics.exact_set_match("SELECT a FROM t LIMIT 1", "SELECT a FROM t")
+    assert text_metrics.exact_set_match("SELECT a, b FROM t WHERE x = 1 AND y = 2", "SELECT b, a FROM t WHERE y = 3 AND x = 4")
+    assert text_metrics.exact_set_match("not sql at all (", "SELECT 1") is None
 
 
 def test_ves_and_r_ves_follow_bird() -> None:
-    assert metrics.ves([4.0, 0.0]) == pytest.approx((math.sqrt(4) * 100 + 0) / 2)
+    assert ves.ves([4.0, 0.0]) == pytest.approx((math.sqrt(4) * 100 + 0) / 2)
     # rewards: ratio 3 -> 1.25, 1.5 -> 1, 0.6 -> 0.75, 0.3 -> 0.5, 0.1 -> 0.25, 0 -> 0
     expected = sum(math.sqrt(r) * 100 for r in (1.25, 1, 0.75, 0.5, 0.25, 0)) / 6
-    assert metrics.r_ves([3, 1.5, 0.6, 0.3, 0.1, 0]) == pytest.approx(expected)
-    assert metrics.mean_without_outliers([1.0] * 20 + [1000.0]) == pytest.approx(1.0)
+    assert ves.r_ves([3, 1.5, 0.6, 0.3, 0.1, 0]) == pytest.approx(expected)
+    assert ves.mean_without_outliers([1.0] * 20 + [1000.0]) == pytest.approx(1.0)
     with pytest.raises(ValueError):
-        metrics.mean_without_outliers([])
+        ves.mean_without_outliers([])
