@@ -1,8 +1,9 @@
 """The training process: `python -m t2sql_pipeline.training_process REQUEST.json` (alone, or as a torchrun worker).
 
-Rank 0 trains, logs to MLflow, saves the adapter and writes the AdapterManifest to the
-request's `result_path`; when Dagster launched it through Pipes, rank 0 also streams its
-progress lines as Pipes logs and reports the materialization's metadata. Other ranks
+Rank 0 trains, logs to MLflow and saves the adapter. When Dagster launched it through Pipes,
+rank 0 streams its progress lines as Pipes logs and reports the AdapterManifest in the
+materialization's metadata (a Pipes message, no file read back); otherwise (`t2sql materialize`
+with torchrun, or by hand) it writes the manifest to the request's `result_path`. Other ranks
 only train their share of each batch. This module lives outside `core/` because it
 talks to Dagster Pipes (the small `dagster_pipes` package, not Dagster itself).
 """
@@ -32,13 +33,13 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def train(request: TrainingRequest, log: Callable[[str], None]) -> AdapterManifest | None:
-    """Run the stage's training in this process; the manifest on rank 0, None on the other ranks."""
+def train(request: TrainingRequest, log: Callable[[str], None], *, write_result: bool = True) -> AdapterManifest | None:
+    """Run the stage's training in this process; the manifest on rank 0 (also in `result_path` when asked), None on the other ranks."""
     from t2sql_pipeline.core.stages import RunContext, train_lora_adapter
 
     ctx = RunContext(request.settings, Path(request.run_dir), request.tracking_uri, log=log)
     manifest = train_lora_adapter(ctx, request.splits, request.base)
-    if manifest is not None:
+    if manifest is not None and write_result:
         path = Path(request.result_path)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(manifest.model_dump_json(indent=1), encoding="utf-8")
@@ -46,10 +47,13 @@ def train(request: TrainingRequest, log: Callable[[str], None]) -> AdapterManife
     return manifest
 
 
-def report_metadata(manifest: AdapterManifest, result_path: str) -> dict[str, object]:
-    """What rank 0 reports to Dagster with the materialization (the asset adds the loss curve and links)."""
+MANIFEST_KEY = "adapter_manifest"  # the metadata entry that carries the manifest to the asset
+
+
+def report_metadata(manifest: AdapterManifest) -> dict[str, object]:
+    """What rank 0 reports to Dagster with the materialization: the manifest itself, and the figures the asset page shows."""
     return {
-        "manifest_path": result_path,
+        MANIFEST_KEY: {"raw_value": manifest.model_dump(mode="json"), "type": "json"},
         "global_step": manifest.global_step,
         "train_loss": manifest.train_loss,
         "eval_loss": manifest.eval_loss,
@@ -80,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         train(request, log=lambda message: print(f"[t2sql] {message}", flush=True))
         return 0
     with open_dagster_pipes() as pipes:
-        manifest = train(request, log=pipes.log.info)
+        manifest = train(request, log=pipes.log.info, write_result=False)
         if manifest is None:
             raise RuntimeError("rank 0 finished training without an adapter manifest (a bug)")
-        pipes.report_asset_materialization(metadata=report_metadata(manifest, request.result_path))
+        pipes.report_asset_materialization(metadata=report_metadata(manifest))
     return 0
 
 

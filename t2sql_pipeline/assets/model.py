@@ -8,7 +8,8 @@ from dagster import AssetExecutionContext, MetadataValue, Output, PipesSubproces
 from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import stages
-from t2sql_pipeline.core.training.launch import MARKER_ENV, read_result, request_for, training_command
+from t2sql_pipeline.core.training.launch import MARKER_ENV, request_for, training_command
+from t2sql_pipeline.training_process import MANIFEST_KEY
 from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
@@ -52,19 +53,22 @@ def lora_adapter(
     launched through Dagster Pipes: its progress arrives in this run's log, and terminating the run stops it.
     """
     ctx = run_context(context, settings, tracking)
-    request_path, request = request_for(ctx.settings, tokenized_splits, base_model, ctx.run_dir, ctx.tracking_uri)
+    request_path, _ = request_for(ctx.settings, tokenized_splits, base_model, ctx.run_dir, ctx.tracking_uri)
     reported = pipes_subprocess_client.run(
         command=training_command(ctx.settings, request_path),
         context=context,
         env={MARKER_ENV: str(request_path)},
     ).get_materialize_result()
-    manifest = read_result(request)
+    metadata = dict(reported.metadata or {})
+    if MANIFEST_KEY not in metadata:
+        raise RuntimeError(f"the training process reported no {MANIFEST_KEY} (see its log above)")
+    manifest = AdapterManifest.model_validate(metadata.pop(MANIFEST_KEY).value)
     curve = base64.b64encode(Path(manifest.loss_curve_path).read_bytes()).decode()
     # An Output, not a bare value: a Pipes session requires the step to return typed results.
     return Output(
         manifest,
         metadata={
-            **(reported.metadata or {}),
+            **metadata,
             "global_step": manifest.global_step,
             "train_loss": manifest.train_loss,
             "eval_loss": manifest.eval_loss,

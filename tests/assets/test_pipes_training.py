@@ -53,7 +53,8 @@ def test_lora_adapter_trains_through_pipes(tmp_path: Path, monkeypatch: pytest.M
 
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
-    assert metadata["manifest_path"].value == str(stage / "adapter_manifest.json")  # reported by the child
+    # The manifest came as a Pipes message from the child, not as a file read back.
+    assert not (stage / "adapter_manifest.json").exists() and "adapter_manifest" not in metadata
     assert metadata["num_processes"].value == 1
     assert metadata["global_step"].value == 4 and metadata["mlflow_run_id"].value == manifest.mlflow_run_id
     assert metadata["loss_curve"].value.startswith("![loss curve](data:image/png;base64,")
