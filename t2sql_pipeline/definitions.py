@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import Definitions, load_assets_from_modules
 
 from t2sql_pipeline.assets import data, evaluation, model, registry
-from t2sql_pipeline.assets.data import gold_sql_executes, splits_share_no_database, splits_share_no_question, strata_shares_preserved
+from t2sql_pipeline.assets.data import split_checks, strata_shares_preserved
 from t2sql_pipeline.assets.evaluation import beats_base_model
 from t2sql_pipeline.orchestration import jobs, schedules, sensors
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
@@ -14,7 +14,7 @@ from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
 all_assets = load_assets_from_modules([data, model, evaluation, registry])
-all_asset_checks = [strata_shares_preserved, splits_share_no_database, splits_share_no_question, gold_sql_executes, beats_base_model]
+all_asset_checks = [strata_shares_preserved, split_checks, beats_base_model]
 
 defs = Definitions(
     assets=all_assets,

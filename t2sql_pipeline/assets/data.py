@@ -1,6 +1,9 @@
 """Data assets: raw benchmark questions, the stratified sample, tokenized splits."""
 
-from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
+from collections.abc import Iterator
+from typing import Any
+
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MetadataValue, asset, asset_check, multi_asset_check
 
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import stages
@@ -113,34 +116,48 @@ def tokenized_splits(
     return manifest
 
 
-# The checks below re-read the saved splits instead of trusting the manifest's own counts.
+# The checks below re-read the saved splits instead of trusting the manifest's own counts; one
+# multi-asset check reads them once and reports the three checks separately.
+SPLIT_CHECKS = [
+    AssetCheckSpec("splits_share_no_database", asset="tokenized_splits", description="No database appears in two splits (when splitting by database)."),
+    AssetCheckSpec("splits_share_no_question", asset="tokenized_splits", description="No question+database pair (case and spacing ignored) appears in two splits."),
+    AssetCheckSpec("gold_sql_executes", asset="tokenized_splits", description="Every kept example's gold SQL executes (read-only) on its database."),
+]
+Rows = dict[str, list[dict[str, Any]]]
 
 
-@asset_check(asset=tokenized_splits, description="No database appears in two splits (when splitting by database).")
-def splits_share_no_database(tokenized_splits: SplitsManifest) -> AssetCheckResult:
-    if tokenized_splits.mode != "by_database":
-        return AssetCheckResult(passed=True, metadata={"applies": False, "split_mode": tokenized_splits.mode})
-    leaks = data_checks.shared_across_splits(data_checks.read_split_rows(tokenized_splits.path), "database")
+@multi_asset_check(specs=SPLIT_CHECKS)
+def split_checks(tokenized_splits: SplitsManifest) -> Iterator[AssetCheckResult]:
+    rows = data_checks.read_split_rows(tokenized_splits.path)
+    yield no_shared_database(tokenized_splits, rows)
+    yield no_shared_question(rows)
+    yield gold_sql_runs(rows)
+
+
+def no_shared_database(manifest: SplitsManifest, rows: Rows) -> AssetCheckResult:
+    if manifest.mode != "by_database":
+        return AssetCheckResult(check_name="splits_share_no_database", passed=True, metadata={"applies": False, "split_mode": manifest.mode})
+    leaks = data_checks.shared_across_splits(rows, "database")
     return AssetCheckResult(
+        check_name="splits_share_no_database",
         passed=not leaks,
         metadata={"applies": True, "shared_databases": len(leaks), "examples": MetadataValue.json([f"{l.key} in {l.splits}" for l in leaks[:20]])},
     )
 
 
-@asset_check(asset=tokenized_splits, description="No question+database pair (case and spacing ignored) appears in two splits.")
-def splits_share_no_question(tokenized_splits: SplitsManifest) -> AssetCheckResult:
-    leaks = data_checks.shared_across_splits(data_checks.read_split_rows(tokenized_splits.path), "question")
+def no_shared_question(rows: Rows) -> AssetCheckResult:
+    leaks = data_checks.shared_across_splits(rows, "question")
     return AssetCheckResult(
+        check_name="splits_share_no_question",
         passed=not leaks,
         metadata={"shared_questions": len(leaks), "examples": MetadataValue.json([f"{l.key} in {l.splits}" for l in leaks[:20]])},
     )
 
 
-@asset_check(asset=tokenized_splits, description="Every kept example's gold SQL executes (read-only) on its database.")
-def gold_sql_executes(tokenized_splits: SplitsManifest) -> AssetCheckResult:
-    rows = data_checks.read_split_rows(tokenized_splits.path)
+def gold_sql_runs(rows: Rows) -> AssetCheckResult:
     failures = data_checks.gold_failures(rows)
     return AssetCheckResult(
+        check_name="gold_sql_executes",
         passed=not failures,
         metadata={
             "checked": sum(len(r) for r in rows.values()),

@@ -10,15 +10,17 @@ import pytest
 from dagster import AssetCheckResult, DagsterInstance, materialize
 
 from t2sql_pipeline.assets.data import (
-    gold_sql_executes,
+    gold_sql_runs,
+    no_shared_database,
+    no_shared_question,
     raw_bird,
     raw_spider,
-    splits_share_no_database,
-    splits_share_no_question,
+    split_checks,
     stratified_sample,
     strata_shares_preserved,
     tokenized_splits,
 )
+from t2sql_pipeline.core.data.checks import read_split_rows
 from t2sql_pipeline.assets.model import base_model
 from t2sql_pipeline.core import stages as pipeline
 from t2sql_pipeline.core.records import SplitsManifest
@@ -34,7 +36,6 @@ TINY_DATA = [
     "splits.test_fraction=0.2",
     "splits.validation_fraction=0.2",
 ]
-CHECKS = [splits_share_no_database, splits_share_no_question, gold_sql_executes]
 
 
 def row(example_id: str, db_id: str, question: str, sql: str, db_path: Path) -> dict:
@@ -68,7 +69,8 @@ def test_clean_splits_pass_every_check(tmp_path: Path, db: Path) -> None:
             "test": [row("c", "d3", "Which x?", "SELECT x FROM t", db)],
         },
     )
-    results = [check(manifest) for check in CHECKS]
+    rows = read_split_rows(manifest.path)
+    results = [no_shared_database(manifest, rows), no_shared_question(rows), gold_sql_runs(rows)]
     assert all(isinstance(r, AssetCheckResult) and r.passed for r in results)
     assert results[2].metadata["checked"].value == 3
 
@@ -79,10 +81,12 @@ def test_a_database_in_two_splits_fails_only_when_splitting_by_database(tmp_path
         "validation": [row("b", "d2", "Q b", "SELECT 1", db)],
         "test": [row("c", "d1", "Another question", "SELECT 1", db)],
     }
-    failed = splits_share_no_database(save_splits(tmp_path / "db", splits))
+    manifest = save_splits(tmp_path / "db", splits)
+    failed = no_shared_database(manifest, read_split_rows(manifest.path))
     assert not failed.passed and failed.metadata["shared_databases"].value == 1
     assert "spider:d1 in ('test', 'train')" in str(failed.metadata["examples"].value)
-    assert splits_share_no_database(save_splits(tmp_path / "q", splits, mode="by_question")).passed
+    by_question = save_splits(tmp_path / "q", splits, mode="by_question")
+    assert no_shared_database(by_question, read_split_rows(by_question.path)).passed
 
 
 def test_a_question_in_two_splits_fails(tmp_path: Path, db: Path) -> None:
@@ -91,7 +95,7 @@ def test_a_question_in_two_splits_fails(tmp_path: Path, db: Path) -> None:
         {"train": [row("a", "d1", "How many x?", "SELECT 1", db)], "validation": [row("b", "d1", "  how MANY x? ", "SELECT 1", db)], "test": [row("c", "d1", "Q c", "SELECT 1", db)]},
         mode="by_question",
     )
-    result = splits_share_no_question(manifest)
+    result = no_shared_question(read_split_rows(manifest.path))
     assert not result.passed and result.metadata["shared_questions"].value == 1
 
 
@@ -100,7 +104,7 @@ def test_failing_gold_sql_fails_and_names_the_example(tmp_path: Path, db: Path) 
         tmp_path,
         {"train": [row("good", "d1", "Q1", "SELECT x FROM t", db)], "validation": [row("bad", "d1", "Q2", "SELECT y FROM nowhere", db)], "test": [row("gone", "d2", "Q3", "SELECT 1", tmp_path / "absent.sqlite")]},
     )
-    result = gold_sql_executes(manifest)
+    result = gold_sql_runs(read_split_rows(manifest.path))
     assert not result.passed and result.metadata["failing"].value == 2
     listed = str(result.metadata["examples"].value)
     assert "validation bad (d1)" in listed and "nowhere" in listed and "test gone (d2)" in listed
@@ -120,7 +124,7 @@ def test_materialized_graph_with_planted_faults_fails_every_split_check(tmp_path
     monkeypatch.setattr(pipeline, "find_leaks", lambda splits, by_database: [])
     monkeypatch.setenv("T2SQL_HOME", str(tmp_path))
     result = materialize(
-        [raw_spider, raw_bird, stratified_sample, base_model, tokenized_splits, strata_shares_preserved, *CHECKS],
+        [raw_spider, raw_bird, stratified_sample, base_model, tokenized_splits, strata_shares_preserved, split_checks],
         instance=DagsterInstance.ephemeral(),
         resources={
             "settings": PipelineSettingsResource(experiment="demo", overrides=TINY_DATA),
