@@ -22,8 +22,6 @@ from t2sql_pipeline.core.records import (
     ReportManifest,
     SampleManifest,
     SplitsManifest,
-    SplitStats,
-    StratumRow,
 )
 from t2sql_pipeline.core.data.sampling import stratified_sample
 from t2sql_pipeline.core.data.schema_prompt import schema_with_sample_values
@@ -75,12 +73,11 @@ def sample(ctx: RunContext, raws: list[RawDataManifest]) -> SampleManifest:
         raise ValueError(f"no examples to sample: {describe_empty_sources(ctx.settings, raws)}")
     s = ctx.settings.sample
     result = stratified_sample(population, s.fraction, s.evidence_length_buckets, ctx.settings.experiment.seed)
-    rows = [StratumRow(**asdict(share), shift_pct_points=share.shift_pct_points) for share in result.strata]
     return SampleManifest(
         path=str(write_examples(result.examples, ctx.stage_dir("stratified_sample") / "examples.parquet")),
         n_population=len(population),
         n_sample=len(result.examples),
-        strata=rows,
+        strata=result.strata,
         max_shift_pct_points=result.max_shift_pct_points,
         tolerance_pct_points=s.tolerance_pct_points,
     )
@@ -118,7 +115,7 @@ def base_model(ctx: RunContext, sampled: SampleManifest) -> BaseModelManifest:
         info = describe_base_model(str(resolve_gguf(settings, models_dir())), settings.name_or_path)
     else:
         info = describe_base_model(resolve_pretrained(settings), settings.name_or_path)
-    return BaseModelManifest(**asdict(info))
+    return info
 
 
 def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelManifest) -> SplitsManifest:
@@ -143,7 +140,7 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
         if not rows:
             raise ValueError(f"split {name!r} is empty after tokenization ({token_stats.dropped_too_long} too long)")
         datasets[name] = Dataset.from_list(rows)
-        stats[name] = SplitStats(databases=len({e.db_id for e in members}), **asdict(token_stats))
+        stats[name] = token_stats
         ctx.log(
             f"{name}: {token_stats.examples} examples; to fit {s.prompt.max_seq_length} tokens, "
             f"{token_stats.shrunk_sample_values} lost sample values, {token_stats.shrunk_unreferenced_tables} lost unreferenced tables, "
@@ -219,26 +216,14 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
                 accuracy = metrics.get("eval_mean_token_accuracy", float("nan"))
                 ctx.log(f"step {step}: validation loss {metrics['eval_loss']:.4f}, token accuracy {accuracy:.1%}")
 
-        outcome = train_adapter(
-            base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=record, checkpoint_dir=checkpoints, log=ctx.log
-        )
-        curve = run.log_loss_curve(outcome.log_history, out / "loss_curve.png")
-        run.log_artifacts(outcome.adapter_dir, "adapter")
-        run.log_metrics({"final_train_loss": outcome.train_loss, "trainable_parameters": outcome.trainable_parameters}, outcome.global_step)
-        return AdapterManifest(
-            path=outcome.adapter_dir,
-            mlflow_run_id=run.run_id,
-            global_step=outcome.global_step,
-            train_loss=outcome.train_loss,
-            eval_loss=outcome.eval_loss,
-            eval_token_accuracy=outcome.eval_token_accuracy,
-            trainable_parameters=outcome.trainable_parameters,
-            total_parameters=outcome.total_parameters,
-            seconds=outcome.seconds,
-            loss_curve_path=str(curve),
-            resumed_from_step=outcome.resumed_from_step,
-            hardware_fallbacks=list(outcome.fallbacks),
-        )
+        manifest = train_adapter(
+            base.path, data["train"], data["validation"], ctx.settings, out,
+            metrics_sink=record, checkpoint_dir=checkpoints, log=ctx.log, mlflow_run_id=run.run_id,
+        )  # fmt: skip
+        run.log_artifacts(manifest.path, "adapter")
+        run.log_artifact(manifest.loss_curve_path)
+        run.log_metrics({"final_train_loss": manifest.train_loss, "trainable_parameters": manifest.trainable_parameters}, manifest.global_step)
+        return manifest
 
 
 def planned_steps(settings: PipelineSettings, train_examples: int) -> int:

@@ -105,5 +105,5 @@ def test_only_rank_zero_tracks_saves_and_reports(runs: dict[int, tuple[AdapterMa
     assert not (run_dir.parent / "checkpoints").exists() or not any((run_dir.parent / "checkpoints").rglob("checkpoint-*"))
 
     stage = run_dir / "lora_adapter"
-    assert sorted(p.name for p in stage.iterdir()) == ["adapter", "adapter_manifest.json", "loss_curve.png", "training_request.json"]
+    assert sorted(p.name for p in stage.iterdir()) == ["adapter", "adapter_manifest.json", "log_history.json", "loss_curve.png", "training_request.json"]
     assert training_processes(str(stage / "training_request.json")) == []  # torchrun and both workers are gone

@@ -14,25 +14,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from t2sql_pipeline.core.data.sources.examples import Example
-
-
-@dataclass(frozen=True)
-class StratumShare:
-    stratum: str
-    population: int
-    sample: int
-    population_share: float  # fraction of the population
-    sample_share: float
-
-    @property
-    def shift_pct_points(self) -> float:
-        return abs(self.sample_share - self.population_share) * 100.0
+from t2sql_pipeline.core.records import StratumRow
 
 
 @dataclass(frozen=True)
 class SampleResult:
     examples: list[Example]
-    strata: list[StratumShare]
+    strata: list[StratumRow]
 
     @property
     def max_shift_pct_points(self) -> float:
@@ -84,11 +72,21 @@ def stratified_sample(examples: list[Example], fraction: float, evidence_buckets
     quotas = largest_remainder_quotas({k: len(v) for k, v in by_stratum.items()}, target)
     rng = random.Random(seed)
     chosen: list[Example] = []
-    shares: list[StratumShare] = []
+    shares: list[StratumRow] = []
     for stratum in sorted(by_stratum):
         members = sorted(by_stratum[stratum], key=lambda e: e.example_id)
         picked = rng.sample(members, quotas[stratum])
         chosen.extend(picked)
-        shares.append(StratumShare(stratum, len(members), len(picked), len(members) / len(examples), len(picked) / target))
+        population_share, sample_share = len(members) / len(examples), len(picked) / target
+        shares.append(
+            StratumRow(
+                stratum=stratum,
+                population=len(members),
+                sample=len(picked),
+                population_share=population_share,
+                sample_share=sample_share,
+                shift_pct_points=abs(sample_share - population_share) * 100.0,
+            )
+        )
     chosen.sort(key=lambda e: e.example_id)
     return SampleResult(chosen, shares)

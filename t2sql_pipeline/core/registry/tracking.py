@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t2sql_pipeline.core.registry.model_registry import CandidateScore, Registration, ensure_experiment, is_not_found, register_adapter
@@ -96,28 +95,8 @@ class TrackedRun:
     def log_artifacts(self, local_dir: str, artifact_path: str) -> None:
         self.client.log_artifacts(self.run_id, local_dir, artifact_path)
 
-    def log_loss_curve(self, history: list[dict[str, float]], path: Path) -> Path:
-        """Training and validation loss against step, saved as PNG and logged as an artifact."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        figure, axis = plt.subplots(figsize=(6, 3.5))
-        for key, label in (("loss", "train loss"), ("eval_loss", "validation loss")):
-            points = [(row["step"], row[key]) for row in history if key in row and "step" in row]
-            if points:
-                axis.plot(*zip(*points), marker="." if key == "eval_loss" else None, label=label)
-        axis.set_xlabel("step")
-        axis.set_ylabel("loss")
-        axis.set_yscale("log")
-        axis.legend()
-        axis.grid(alpha=0.3)
-        figure.tight_layout()
-        figure.savefig(path, dpi=110)
-        plt.close(figure)
-        self.client.log_artifact(self.run_id, str(path))
-        return path
+    def log_artifact(self, local_path: str) -> None:
+        self.client.log_artifact(self.run_id, local_path)
 
     def register_adapter(
         self, model_name: str, tags: dict[str, str], score: CandidateScore, margin: float, served: ServedModelFiles | None = None

@@ -9,25 +9,16 @@ standard Hugging Face layout, so everything downstream loads them with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from t2sql_pipeline.core.records import BaseModelManifest
 from t2sql_pipeline.core.settings import DemoModelSettings, ModelSettings, QuantizationSettings
 
 if TYPE_CHECKING:
     from transformers import BitsAndBytesConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
-
-
-@dataclass(frozen=True)
-class BaseModelInfo:
-    path: str  # a local directory in Hugging Face layout
-    name: str
-    parameters: int
-    vocab_size: int
-    has_chat_template: bool
 
 
 def build_demo_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerBase:
@@ -69,7 +60,7 @@ def build_demo_model(settings: DemoModelSettings, tokenizer: PreTrainedTokenizer
     return LlamaForCausalLM(config)
 
 
-def save_demo_base_model(settings: ModelSettings, corpus: Iterable[str], out_dir: Path, seed: int) -> BaseModelInfo:
+def save_demo_base_model(settings: ModelSettings, corpus: Iterable[str], out_dir: Path, seed: int) -> BaseModelManifest:
     """Train the tokenizer on `corpus`, build the model, save both in Hugging Face layout."""
     tokenizer = build_demo_tokenizer(corpus, settings.demo.vocab_size)
     model = build_demo_model(settings.demo, tokenizer, seed)
@@ -88,12 +79,12 @@ def resolve_pretrained(settings: ModelSettings) -> str:
     return snapshot_download(settings.name_or_path, revision=settings.revision)
 
 
-def describe_base_model(path: str, name: str) -> BaseModelInfo:
+def describe_base_model(path: str, name: str) -> BaseModelManifest:
     from transformers import AutoConfig, AutoTokenizer
 
     config = AutoConfig.from_pretrained(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    return BaseModelInfo(
+    return BaseModelManifest(
         path=path,
         name=name,
         parameters=estimate_parameters(config),

@@ -15,12 +15,13 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t2sql_pipeline.core.training.launch import world_size
+from t2sql_pipeline.core.records import AdapterManifest
 from t2sql_pipeline.core.settings import LoraSettings, PipelineSettings
+from t2sql_pipeline.core.training.loss_curve import draw_loss_curve
 from t2sql_pipeline.core.training.hardware import HardwarePlan, resolve_hardware
 
 if TYPE_CHECKING:
@@ -31,21 +32,6 @@ if TYPE_CHECKING:
 MetricsSink = Callable[[dict[str, float], int], None]
 logger = logging.getLogger(__name__)
 TRAIN_COLUMNS = ["input_ids", "labels"]
-
-
-@dataclass(frozen=True)
-class TrainingOutcome:
-    adapter_dir: str
-    global_step: int
-    train_loss: float
-    eval_loss: float | None
-    eval_token_accuracy: float | None
-    trainable_parameters: int
-    total_parameters: int
-    seconds: float
-    resumed_from_step: int = 0
-    fallbacks: tuple[str, ...] = ()
-    log_history: list[dict[str, float]] = field(default_factory=list)
 
 
 def build_lora_config(lora: LoraSettings) -> LoraConfig:
@@ -167,11 +153,14 @@ def train_adapter(
     metrics_sink: MetricsSink | None = None,
     checkpoint_dir: Path | None = None,
     log: Callable[[str], None] = logger.warning,
-) -> TrainingOutcome:
-    """Train a LoRA adapter on pre-tokenized `input_ids`/`labels`; save it to `output_dir/adapter`.
+    mlflow_run_id: str = "",
+) -> AdapterManifest:
+    """Train a LoRA adapter on pre-tokenized `input_ids`/`labels`; save it to `output_dir/adapter`, with the
+    step-by-step `log_history.json` and `loss_curve.png` beside it.
 
     Checkpoints go to `checkpoint_dir` (default `output_dir/checkpoints`); training resumes from the last
     complete one there, and the folder is removed after success so a rerun trains (and measures) afresh.
+    `mlflow_run_id` is only recorded in the returned manifest (the caller tracks the run).
     """
     from transformers import AutoTokenizer
     from transformers.trainer_callback import PrinterCallback
@@ -217,11 +206,16 @@ def train_adapter(
     trainer.save_model(str(adapter_dir))  # the Trainer writes on the main process only
     trainable, total = trainer.model.get_nb_trainable_parameters()
     trainer.accelerator.wait_for_everyone()  # every rank has finished its last checkpoint write before rank 0 removes them
+    history = [{k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history]
+    curve = output_dir / "loss_curve.png"
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(adapter_dir))
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return TrainingOutcome(
-        adapter_dir=str(adapter_dir),
+        (output_dir / "log_history.json").write_text(json.dumps(history), encoding="utf-8")
+        draw_loss_curve(history, curve)
+    return AdapterManifest(
+        path=str(adapter_dir),
+        mlflow_run_id=mlflow_run_id,
         global_step=result.global_step,
         train_loss=float(result.training_loss),
         eval_loss=final_eval.get("eval_loss"),
@@ -229,9 +223,9 @@ def train_adapter(
         trainable_parameters=int(trainable),
         total_parameters=int(total),
         seconds=seconds,
+        loss_curve_path=str(curve),
         resumed_from_step=resumed_from,
-        fallbacks=plan.fallbacks,
-        log_history=[{k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history],
+        hardware_fallbacks=list(plan.fallbacks),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from t2sql_pipeline.core.records import SplitStats
 from t2sql_pipeline.core.data.schema_prompt import drop_sample_values, keep_referenced_tables
 
 if TYPE_CHECKING:
@@ -105,21 +106,9 @@ SHRINK_STEPS: tuple[tuple[str, Callable[[str, str], str]], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class SplitTokenStats:
-    examples: int
-    shrunk_sample_values: int  # examples whose schema lost its sample values to fit
-    shrunk_unreferenced_tables: int  # ... and then the tables the gold SQL does not read
-    dropped_too_long: int  # still too long after every step
-    min_tokens: int
-    median_tokens: int
-    p95_tokens: int
-    max_tokens: int
-
-
 def tokenize_split(
     examples: list[Any], tokenizer: PreTrainedTokenizerBase, fmt: Literal["chat_template", "inst"], max_seq_length: int, include_evidence: bool
-) -> tuple[list[dict[str, Any]], SplitTokenStats]:
+) -> tuple[list[dict[str, Any]], SplitStats]:
     """Rows with `input_ids`, `labels`, `prompt_ids` plus the example's fields.
 
     A prompt over `max_seq_length` has its schema shrunk by `SHRINK_STEPS`, in order,
@@ -157,8 +146,9 @@ def tokenize_split(
             }
         )
     lengths = sorted(len(row["input_ids"]) for row in rows) or [0]
-    stats = SplitTokenStats(
+    stats = SplitStats(
         examples=len(rows),
+        databases=len({example.db_id for example in examples}),
         shrunk_sample_values=shrunk["sample_values"],
         shrunk_unreferenced_tables=shrunk["unreferenced_tables"],
         dropped_too_long=dropped,

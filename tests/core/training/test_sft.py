@@ -213,7 +213,7 @@ def test_training_logs_metrics_reports_fallbacks_once_and_cleans_up(base_path: s
     assert all(("peak_memory_gib" in m) is cuda_available() for m in train_rows)  # accelerator memory only on CUDA
     evals = [m for m, _ in logged if "eval_loss" in m]
     assert len(evals) >= 2 and all("eval_mean_token_accuracy" in m for m in evals)
-    assert Path(outcome.adapter_dir, "adapter_model.safetensors").is_file()
+    assert Path(outcome.path, "adapter_model.safetensors").is_file()
     assert not (tmp_path / "checkpoints").exists()  # removed after success
 
 
@@ -224,10 +224,10 @@ def test_training_changes_the_lora_weights_and_lowers_the_loss(base_path: str, t
     rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in make_rows(base_path)]
     settings = tiny_settings("training.max_steps=12", "training.logging_steps=1", "training.eval_steps=100", "training.learning_rate=1e-2")
     outcome = train_adapter(base_path, Dataset.from_list(rows), Dataset.from_list(rows[:4]), settings, tmp_path, log=lambda _m: None)
-    weights = load_file(str(Path(outcome.adapter_dir, "adapter_model.safetensors")))
+    weights = load_file(str(Path(outcome.path, "adapter_model.safetensors")))
     lora_b = [tensor for name, tensor in weights.items() if "lora_B" in name]
     assert lora_b and all(float(t.abs().max()) > 0 for t in lora_b)  # PEFT starts every lora_B at zero
-    losses = [row["loss"] for row in outcome.log_history if "loss" in row]
+    losses = [row["loss"] for row in json.loads(tmp_path.joinpath("log_history.json").read_text()) if "loss" in row]
     assert len(losses) == 12 and sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
 
 
