@@ -12,5 +12,5 @@ from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
 def run_context(context: AssetExecutionContext, settings: PipelineSettingsResource, tracking: MlflowTrackingResource) -> RunContext:
     loaded = settings.load()
-    run_dir = artifacts_dir() / loaded.experiment.name / context.run_id
+    run_dir = artifacts_dir() / loaded.experiment.name / context.run.run_id
     return RunContext(loaded, run_dir, tracking.tracking_uri, log=context.log.info)

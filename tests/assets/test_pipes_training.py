@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, SourceAsset, materialize
+from dagster import AssetSpec, DagsterInstance, materialize
 from mlflow import MlflowClient
 
 from t2sql_pipeline.assets.model import lora_adapter
@@ -31,7 +31,7 @@ def test_lora_adapter_trains_through_pipes(tmp_path: Path, monkeypatch: pytest.M
     instance = DagsterInstance.ephemeral()
     result = materialize(
         # The upstream outputs are already stored: the IO manager reads them as sources.
-        [lora_adapter, SourceAsset("tokenized_splits", io_manager_key="manifest_io"), SourceAsset("base_model", io_manager_key="manifest_io")],
+        [lora_adapter, AssetSpec("tokenized_splits").with_io_manager_key("manifest_io"), AssetSpec("base_model").with_io_manager_key("manifest_io")],
         instance=instance,
         resources={
             "settings": PipelineSettingsResource(experiment="demo", overrides=OVERRIDES),

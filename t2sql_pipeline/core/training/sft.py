@@ -66,8 +66,9 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         per_device_eval_batch_size=t.per_device_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         max_grad_norm=t.max_grad_norm,
-        gradient_checkpointing=t.gradient_checkpointing,  # TRL defaults it to True: always explicit
-        gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
+        # transformers 5's names (`gradient_checkpointing*` are deprecated aliases); TRL defaults it on: always explicit.
+        activation_checkpointing=t.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
         logging_steps=t.logging_steps,
         eval_strategy=t.eval_strategy,
         eval_steps=t.eval_steps,
