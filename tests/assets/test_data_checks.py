@@ -110,6 +110,7 @@ def test_failing_gold_sql_fails_and_names_the_example(tmp_path: Path, db: Path) 
     assert "validation bad (d1)" in listed and "nowhere" in listed and "test gone (d2)" in listed
 
 
+@pytest.mark.slow
 def test_materialized_graph_with_planted_faults_fails_every_split_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A splitter that leaks and a leak detector that misses it: the checks, reading the saved data, still catch it."""
     real_split = pipeline.split_examples

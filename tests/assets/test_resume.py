@@ -11,6 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.core.training.test_sft import make_rows, make_tiny_base, tiny_settings
 
 MAX_STEPS, SAVE_STEPS = 24, 4
@@ -35,6 +37,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_the_last_complete_checkpoint(tmp_path: Path) -> None:
     from datasets import Dataset
 

@@ -27,6 +27,7 @@ def test_training_flops_add_causal_attention() -> None:
     assert train_throughput.training_flops(arch, [10]) == 4 * n * 10 + 6 * 2 * 10 * 64 * 10
 
 
+@pytest.mark.slow
 def test_train_throughput_smoke(tmp_path: Path) -> None:
     results = train_throughput.main(["--tiny", "--peak-flops", "1e12", "--out", str(tmp_path / "train.json")])
     assert [m.scenario for m in results] == ["recipe", "fastest"]

@@ -184,6 +184,7 @@ def test_padding_free_batches_mask_prompts_and_keep_sequences_apart(base_path: s
 # --- a short real training run ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_training_logs_metrics_reports_fallbacks_once_and_cleans_up(base_path: str, tmp_path: Path) -> None:
     from datasets import Dataset
 
@@ -217,6 +218,7 @@ def test_training_logs_metrics_reports_fallbacks_once_and_cleans_up(base_path: s
     assert not (tmp_path / "checkpoints").exists()  # removed after success
 
 
+@pytest.mark.slow
 def test_training_changes_the_lora_weights_and_lowers_the_loss(base_path: str, tmp_path: Path) -> None:
     from datasets import Dataset
     from safetensors.torch import load_file
