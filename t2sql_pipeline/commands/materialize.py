@@ -9,7 +9,7 @@ import sys
 import time
 from typing import TextIO
 
-PROGRESS_LINE = re.compile(r"step \d+/\d+ \(")  # core.pipeline.progress_line
+PROGRESS_LINE = re.compile(r"step \d+/\d+ \(")  # core.training.progress.progress_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
