@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-fast ui install clean dagster-home mlflow-server
+.PHONY: demo test test-fast lint ui install clean dagster-home mlflow-server
 
 $(BIN)/t2sql: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,14 @@ demo: install  ## build the demo data and model, train, evaluate, register (offl
 	HF_HUB_OFFLINE=1 $(BIN)/t2sql materialize --experiment demo
 	$(BIN)/t2sql models list
 
-test: install  ## the test suite
+test: install lint  ## lint, format check and the test suite
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
-test-fast: install  ## the suite without the tests marked slow (training, whole pipelines, servers, browsers)
+lint: install  ## ruff: lint and format check (`ruff format .` fixes the format)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test-fast: install lint  ## the suite without the tests marked slow (training, whole pipelines, servers, browsers)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -m "not slow"
 
 ui: install  ## Dagster UI on :3000, MLflow UI on :5000

@@ -141,7 +141,7 @@ def no_shared_database(manifest: SplitsManifest, rows: Rows) -> AssetCheckResult
     return AssetCheckResult(
         check_name="splits_share_no_database",
         passed=not leaks,
-        metadata={"applies": True, "shared_databases": len(leaks), "examples": MetadataValue.json([f"{l.key} in {l.splits}" for l in leaks[:20]])},
+        metadata={"applies": True, "shared_databases": len(leaks), "examples": MetadataValue.json([f"{leak.key} in {leak.splits}" for leak in leaks[:20]])},
     )
 
 
@@ -150,7 +150,7 @@ def no_shared_question(rows: Rows) -> AssetCheckResult:
     return AssetCheckResult(
         check_name="splits_share_no_question",
         passed=not leaks,
-        metadata={"shared_questions": len(leaks), "examples": MetadataValue.json([f"{l.key} in {l.splits}" for l in leaks[:20]])},
+        metadata={"shared_questions": len(leaks), "examples": MetadataValue.json([f"{leak.key} in {leak.splits}" for leak in leaks[:20]])},
     )
 
 
