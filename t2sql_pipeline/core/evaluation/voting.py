@@ -1,0 +1,155 @@
+"""Execution-guided voting: sample several SQL candidates, run each read-only, answer with the largest agreeing group.
+
+Candidates that fail to run are dropped; the rest are grouped by result with the evaluator's own
+comparison (Spider semantics: rows as bags, columns in any order, row order only when the query
+orders them). The largest group wins; a tie goes to the group whose best member has the highest
+mean token log-probability; when no candidate runs, the greedy answer stands.
+
+>>> rows = {"SELECT 1": ((1,),), "SELECT 2": ((2,),), "SELECT 1 AS x": ((1,),)}
+>>> run = lambda sql: ExecResult(rows[sql], None, None, 0.0) if sql in rows else ExecResult(None, "syntax", "near x", 0.0)
+>>> cands = [Candidate("SELECT 2", -0.1), Candidate("SELECT 1", -0.5), Candidate("SELECT 1 AS x", -0.9), Candidate("oops", -0.01)]
+>>> vote(cands, greedy_sql="SELECT 2", run=run)
+VoteOutcome(sql='SELECT 1', candidates=4, executed=3, agreeing=2, fell_back=False)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from t2sql_pipeline.core.sql.execution import ExecResult
+from t2sql_pipeline.core.sql.result_match import spider_rows_match
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sampled answer: its SQL and the mean log-probability of its generated tokens."""
+
+    sql: str
+    mean_logprob: float
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    """The chosen SQL and how the vote went (what the report keeps per question)."""
+
+    sql: str
+    candidates: int  # sampled
+    executed: int  # ran without error
+    agreeing: int  # members of the winning group (0 when no candidate ran)
+    fell_back: bool  # no candidate ran: the greedy answer was kept
+
+
+@dataclass
+class _Group:
+    rows: tuple[tuple[object, ...], ...]
+    ordered: bool
+    members: list[Candidate]
+
+    @property
+    def best(self) -> Candidate:
+        return max(self.members, key=lambda c: c.mean_logprob)
+
+
+def vote(candidates: Sequence[Candidate], *, greedy_sql: str, run: Callable[[str], ExecResult]) -> VoteOutcome:
+    """Group the candidates that run by result and return the largest group's most probable SQL.
+
+    `run` executes one statement read-only (e.g. `execute_readonly` with limits bound); each
+    distinct SQL text is run once.
+    """
+    results: dict[str, ExecResult] = {}
+    groups: list[_Group] = []
+    executed = 0
+    for candidate in candidates:
+        if candidate.sql not in results:
+            results[candidate.sql] = run(candidate.sql) if candidate.sql.strip() else ExecResult(None, "syntax", "empty", 0.0)
+        result = results[candidate.sql]
+        if not result.ok or result.rows is None:
+            continue
+        executed += 1
+        ordered = _ORDER_BY.search(candidate.sql) is not None
+        for group in groups:
+            if spider_rows_match(group.rows, result.rows, order_matters=group.ordered and ordered):
+                group.members.append(candidate)
+                break
+        else:
+            groups.append(_Group(result.rows, ordered, [candidate]))
+    if not groups:
+        return VoteOutcome(greedy_sql, len(candidates), 0, 0, True)
+    winner = max(groups, key=lambda g: (len(g.members), g.best.mean_logprob))
+    return VoteOutcome(winner.best.sql, len(candidates), executed, len(winner.members), False)
+
+
+@dataclass(frozen=True)
+class SampledAnswer:
+    text: str  # decoded without special tokens
+    mean_logprob: float  # mean log-probability of the generated tokens (the end-of-turn token included)
+
+
+def sample_answers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[int]],
+    *,
+    num_candidates: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int = 0,
+) -> list[list[SampledAnswer]]:
+    """`num_candidates` sampled answers per prompt, drawn in one `generate` call per batch of prompts.
+
+    A batch holds about `batch_size` sequences (prompts x candidates); left-padded like the greedy path.
+    The log-probabilities are those of the sampling distribution (after temperature and top-p).
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    model.eval()
+    eos_id = tokenizer.eos_token_id
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    per_batch = max(1, batch_size // num_candidates)
+    device = next(model.parameters()).device
+    answers: list[list[SampledAnswer]] = []
+    for start in range(0, len(prompts), per_batch):
+        batch = prompts[start:start + per_batch]
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, width - len(ids):] = torch.tensor(ids)
+            attention[row, width - len(ids):] = 1
+        with torch.inference_mode():
+            output = model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                temperature=temperature,
+                top_p=top_p,
+                num_return_sequences=num_candidates,
+                pad_token_id=pad_id,
+                eos_token_id=eos_id,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+            scores = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+        for prompt_index in range(len(batch)):
+            group = []
+            for k in range(num_candidates):
+                row = prompt_index * num_candidates + k  # generate repeats each prompt num_candidates times in a row
+                generated = output.sequences[row, width:].tolist()
+                length = generated.index(eos_id) + 1 if eos_id is not None and eos_id in generated else len(generated)
+                logprobs = scores[row, :length].float()
+                mean = float(logprobs[torch.isfinite(logprobs)].mean()) if length else float("-inf")
+                group.append(SampledAnswer(tokenizer.decode(generated[:length], skip_special_tokens=True), mean))
+            answers.append(group)
+    return answers

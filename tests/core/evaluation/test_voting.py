@@ -1,0 +1,116 @@
+"""Execution-guided voting: the majority result wins, ties go to the likelier answer, writes and runaways never win."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from t2sql_pipeline.core.evaluation.voting import Candidate, sample_answers, vote
+from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
+from tests.core.evaluation.test_generation import PROMPTS, tiny_model  # noqa: F401 - the module fixture
+
+SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "singers.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE singer(id INTEGER PRIMARY KEY, name TEXT, country TEXT, age INT);"
+        "INSERT INTO singer VALUES (1, 'Ann', 'FR', 30), (2, 'Bob', 'US', 41), (3, 'Cy', 'FR', 25);"
+    )
+    conn.commit()
+    conn.close()
+    return path
+
+
+def run_on(db: Path, timeout_s: float = 2.0):  # type: ignore[no-untyped-def]
+    return partial(execute_readonly, db, limits=ExecLimits(timeout_s=timeout_s))
+
+
+def test_the_largest_group_of_equal_results_wins(db: Path) -> None:
+    candidates = [
+        Candidate("SELECT count(*) FROM singer", -0.05),  # 3: alone, although the likeliest
+        Candidate("SELECT count(*) FROM singer WHERE country = 'FR'", -0.9),  # 2
+        Candidate("SELECT count(name) FROM singer WHERE country = 'FR'", -0.7),  # 2, another text
+        Candidate("SELECT count(*) FROM singer WHERE age < 35", -0.8),  # 2, a third text
+    ]
+    outcome = vote(candidates, greedy_sql="SELECT 0", run=run_on(db))
+    assert outcome.sql == "SELECT count(name) FROM singer WHERE country = 'FR'"  # the group's likeliest member
+    assert (outcome.candidates, outcome.executed, outcome.agreeing, outcome.fell_back) == (4, 4, 3, False)
+
+
+def test_results_are_compared_like_the_evaluator_does(db: Path) -> None:
+    # Same rows in another column order and row order: one result. With ORDER BY on both, order counts.
+    same = [Candidate("SELECT name, age FROM singer", -1.0), Candidate("SELECT age, name FROM singer ORDER BY age", -2.0)]
+    assert vote(same, greedy_sql="", run=run_on(db)).agreeing == 2
+    ordered = [Candidate("SELECT name FROM singer ORDER BY age", -1.0), Candidate("SELECT name FROM singer ORDER BY name", -2.0)]
+    assert vote(ordered, greedy_sql="", run=run_on(db)).agreeing == 1
+
+
+def test_a_tie_goes_to_the_group_with_the_likeliest_answer(db: Path) -> None:
+    candidates = [
+        Candidate("SELECT name FROM singer WHERE id = 1", -0.6),
+        Candidate("SELECT name FROM singer WHERE age = 30", -0.4),  # Ann, best of its group: -0.4
+        Candidate("SELECT name FROM singer WHERE id = 2", -0.5),
+        Candidate("SELECT name FROM singer WHERE age = 41", -0.45),  # Bob, best of its group: -0.45
+    ]
+    outcome = vote(candidates, greedy_sql="SELECT 0", run=run_on(db))
+    assert outcome.sql == "SELECT name FROM singer WHERE age = 30" and outcome.agreeing == 2
+    flipped = [Candidate(c.sql, p) for c, p in zip(candidates, [-0.6, -0.5, -0.4, -0.45], strict=True)]  # Bob's best is now -0.4
+    assert vote(flipped, greedy_sql="SELECT 0", run=run_on(db)).sql == "SELECT name FROM singer WHERE id = 2"
+
+
+def test_failures_are_dropped_and_the_greedy_answer_stands_when_nothing_runs(db: Path) -> None:
+    broken = [Candidate("SELECT nope FROM singer", -0.1), Candidate("SELEC name", -0.2), Candidate("", -0.3)]
+    outcome = vote(broken, greedy_sql="SELECT name FROM singer", run=run_on(db))
+    assert outcome.sql == "SELECT name FROM singer" and outcome.fell_back and (outcome.executed, outcome.agreeing) == (0, 0)
+    mixed = [*broken, Candidate("SELECT 1", -5.0)]
+    assert vote(mixed, greedy_sql="SELECT name FROM singer", run=run_on(db)).sql == "SELECT 1"
+
+
+def test_a_write_never_runs_and_never_wins(db: Path) -> None:
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    writes = ["DELETE FROM singer", "DROP TABLE singer", "UPDATE singer SET age = 0", "INSERT INTO singer VALUES (9, 'x', 'y', 1)"]
+    candidates = [Candidate(sql, -0.01) for sql in writes * 2] + [Candidate("SELECT count(*) FROM singer", -3.0)]
+    outcome = vote(candidates, greedy_sql="SELECT 0", run=run_on(db))
+    assert outcome.sql == "SELECT count(*) FROM singer" and outcome.executed == 1
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert execute_readonly(db, "SELECT count(*) FROM singer").rows == ((3,),)
+
+
+def test_a_runaway_candidate_is_stopped_at_the_timeout(db: Path) -> None:
+    candidates = [Candidate(SLOW, -0.01), Candidate(SLOW + " ", -0.02), Candidate("SELECT 7", -1.0)]
+    started = time.monotonic()
+    outcome = vote(candidates, greedy_sql="SELECT 0", run=run_on(db, timeout_s=0.3))
+    elapsed = time.monotonic() - started
+    assert outcome.sql == "SELECT 7" and outcome.executed == 1
+    assert elapsed < 2 * 0.3 + 1.0  # two runaways, each cut at its timeout
+
+
+def test_identical_candidates_run_once(db: Path) -> None:
+    calls: list[str] = []
+
+    def counting(sql: str):  # type: ignore[no-untyped-def]
+        calls.append(sql)
+        return execute_readonly(db, sql)
+
+    outcome = vote([Candidate("SELECT 1", -0.1)] * 5, greedy_sql="", run=counting)
+    assert calls == ["SELECT 1"] and outcome.agreeing == 5
+
+
+def test_sampling_gives_every_prompt_its_candidates_with_log_probabilities(tiny_model) -> None:  # noqa: F811
+    model, tokenizer = tiny_model
+    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS[:3]]
+    answers = sample_answers(model, tokenizer, prompts, num_candidates=4, temperature=1.0, top_p=0.95, max_new_tokens=8, batch_size=8, seed=1)
+    assert [len(group) for group in answers] == [4, 4, 4]
+    assert all(a.mean_logprob <= 0.0 for group in answers for a in group)
+    assert len({a.text for group in answers for a in group}) > 3  # sampled, not 4 copies of the greedy answer
+    again = sample_answers(model, tokenizer, prompts, num_candidates=4, temperature=1.0, top_p=0.95, max_new_tokens=8, batch_size=8, seed=1)
+    assert again == answers  # seeded
