@@ -1,66 +1,13 @@
-"""Batched greedy SQL generation and SQL extraction from raw model output."""
+"""Batched greedy SQL generation (the answers' SQL is read out by `core.sql.extraction.extract_sql`)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-_FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
-_HAS_SQL = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
-_SQL_TAG = re.compile(r"</?sql>", re.IGNORECASE)
-
-
-def extract_sql(text: str) -> str:
-    """The first SQL statement in a model's answer, ending with a semicolon.
-
-    >>> extract_sql("[INST] q [/INST] SELECT name FROM t; -- done")
-    'SELECT name FROM t;'
-    >>> extract_sql("We need to select the name.\\nSELECT name FROM singer")
-    'SELECT name FROM singer;'
-    >>> extract_sql("Here it is:\\n```sql\\nSELECT 1\\n```\\nHope this helps")
-    'SELECT 1;'
-    """
-    if "[/INST]" in text:
-        text = text.rsplit("[/INST]", 1)[1]
-    text = _SQL_TAG.sub("\n\n", text)  # <SQL>...</SQL>: the closing tag ends the statement like a blank line
-    fenced = next((m.group(1) for m in _FENCE.finditer(text) if _HAS_SQL.search(m.group(1))), None)
-    # A fence without SQL inside (a stray closing fence after a bare query) ends the query instead.
-    text = fenced if fenced is not None else text.split("```", 1)[0]
-    # A query starts a line (or the text); "we need to select ..." in commentary does not.
-    start = re.search(r"^\s*(SELECT|WITH)\b", text, re.IGNORECASE | re.MULTILINE) or re.search(r"\b(SELECT|WITH)\b", text)
-    if start is not None:
-        text = text[start.start():].lstrip()
-    statement = _first_statement(text).strip()
-    return f"{statement};" if statement else ""
-
-
-def _first_statement(text: str) -> str:
-    # Cut at the first semicolon outside quotes; a blank line also ends the statement (commentary follows).
-    # `--` comments are dropped: the semicolon appended later must not land inside one.
-    kept: list[str] = []
-    quote: str | None = None
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if quote:
-            quote = None if char == quote else quote
-        elif char in {"'", '"', "`"}:
-            quote = char
-        elif char == ";" or text.startswith("\n\n", index):
-            break
-        elif text.startswith("--", index):
-            end = text.find("\n", index)
-            index = len(text) if end < 0 else end
-            continue
-        kept.append(char)
-        index += 1
-    return "".join(kept)
-
 
 @dataclass(frozen=True)
 class GeneratedAnswer:

@@ -16,7 +16,8 @@ from typing import Any
 from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
 from t2sql_pipeline.core.evaluation.file_results import EvaluationResult
 from t2sql_pipeline.core.evaluation.input_files import GoldQuery
-from t2sql_pipeline.core.evaluation.generation import extract_sql, generate_answers
+from t2sql_pipeline.core.evaluation.generation import generate_answers
+from t2sql_pipeline.core.sql.extraction import extract_sql
 from t2sql_pipeline.core.records import ModelScore
 from t2sql_pipeline.core.settings import PipelineSettings
 

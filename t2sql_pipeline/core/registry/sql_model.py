@@ -131,7 +131,8 @@ def prompt_ids_for(tokenizer: Any, settings: PipelineSettings, prompt_format: st
 
 def generate_sql(model: Any, tokenizer: Any, settings: PipelineSettings, prompt_format: str, requests: list[SqlRequest]) -> list[str]:
     """SQL for each request, by the same batched greedy generation and extraction as evaluation."""
-    from t2sql_pipeline.core.evaluation.generation import extract_sql, generate_completions
+    from t2sql_pipeline.core.evaluation.generation import generate_completions
+    from t2sql_pipeline.core.sql.extraction import extract_sql
 
     prompts = [prompt_ids_for(tokenizer, settings, prompt_format, request) for request in requests]
     raw = generate_completions(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from t2sql_pipeline.core.evaluation.generation import extract_sql, generate_answers, generate_completions
+from t2sql_pipeline.core.evaluation.generation import generate_answers, generate_completions
+from t2sql_pipeline.core.sql.extraction import extract_sql
 
 # (raw model output, the SQL the evaluator should receive)
 EXTRACT_CASES = [

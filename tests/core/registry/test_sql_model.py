@@ -36,7 +36,8 @@ def test_rows(registered_sql_model: RegisteredSqlModel) -> list[dict]:
 
 
 def test_predictions_equal_core_generation_on_the_training_prompt(registered_sql_model: RegisteredSqlModel, pyfunc_model, test_rows: list[dict]) -> None:
-    from t2sql_pipeline.core.evaluation.generation import extract_sql, generate_completions
+    from t2sql_pipeline.core.evaluation.generation import generate_completions
+    from t2sql_pipeline.core.sql.extraction import extract_sql
     from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
 
     settings = load_settings("demo", TINY_PIPELINE)
