@@ -167,6 +167,11 @@ class TrainingSettings(_Strict):
 class GenerationSettings(_Strict):
     max_new_tokens: PositiveInt
     batch_size: PositiveInt
+    strategy: Literal["greedy", "execution_vote"] = "greedy"
+    num_candidates: Annotated[int, Field(ge=2)] = 8
+    temperature: Annotated[float, Field(gt=0.0)] = 0.8
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    vote_timeout_s: Annotated[float, Field(gt=0.0)] = 5.0
 
 
 class EvaluationSettings(_Strict):

@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
 from t2sql_pipeline.core.evaluation.file_results import EvaluationResult
 from t2sql_pipeline.core.evaluation.input_files import GoldQuery
 from t2sql_pipeline.core.evaluation.generation import generate_answers
+from t2sql_pipeline.core.evaluation.voting import Candidate, VoteOutcome, sample_answers, vote
+from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
 from t2sql_pipeline.core.sql.extraction import extract_sql
 from t2sql_pipeline.core.records import ModelScore
 from t2sql_pipeline.core.settings import PipelineSettings
@@ -36,6 +39,9 @@ class PredictionRecord:
     valid_sql: bool | None
     stopped: bool  # the answer ended with the end-of-turn token, not at generation.max_new_tokens
     new_tokens: int
+    vote_candidates: int | None = None  # execution_vote: candidates sampled (None: greedy decoding)
+    vote_executed: int | None = None  # ... that ran without error
+    vote_agreeing: int | None = None  # ... in the winning group (0: none ran, the greedy answer stands)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,40 @@ def load_for_evaluation(base_path: str, adapter_path: str | None, settings: Pipe
 PROGRESS_INTERVAL_S = 30.0  # at most one "questions done" line per interval
 
 
+@dataclass(frozen=True)
+class _Answer:
+    text: str
+    sql: str
+    stopped: bool
+    new_tokens: int
+
+
+def vote_answers(
+    model: Any, tokenizer: Any, prompts: list[list[int]], db_paths: list[Path], settings: PipelineSettings, on_batch: Callable[[int, int], None]
+) -> tuple[list[_Answer], list[VoteOutcome]]:
+    """`generation.num_candidates` sampled answers per question, voted by execution; greedy answers only where none ran."""
+    g = settings.generation
+    sampled = sample_answers(
+        model, tokenizer, prompts, num_candidates=g.num_candidates, temperature=g.temperature, top_p=g.top_p,
+        max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=settings.experiment.seed, on_batch=on_batch,
+    )  # fmt: skip
+    limits = ExecLimits(timeout_s=g.vote_timeout_s)
+    answers: list[_Answer | None] = []
+    votes = []
+    for group, db_path in zip(sampled, db_paths, strict=True):
+        candidates = [Candidate(extract_sql(a.text), a.mean_logprob) for a in group]
+        outcome = vote(candidates, greedy_sql="", run=partial(execute_readonly, db_path, limits=limits))
+        chosen = next((a for a, c in zip(group, candidates, strict=True) if c.sql == outcome.sql), None) if not outcome.fell_back else None
+        answers.append(_Answer(chosen.text, outcome.sql, chosen.stopped, chosen.new_tokens) if chosen else None)
+        votes.append(outcome)
+    fallback = [i for i, answer in enumerate(answers) if answer is None]
+    if fallback:  # no candidate ran: the greedy answer stands
+        greedy = generate_answers(model, tokenizer, [prompts[i] for i in fallback], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
+        for i, answer in zip(fallback, greedy, strict=True):
+            answers[i] = _Answer(answer.text, extract_sql(answer.text), answer.stopped, answer.new_tokens)
+    return [a for a in answers if a is not None], votes
+
+
 def evaluate_model(
     label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings, log: Callable[[str], None] | None = None
 ) -> ModelEvaluation:
@@ -91,16 +131,17 @@ def evaluate_model(
             last_line[0] = now
             log(f"{label}: generated SQL for {done}/{total} questions ({now - started:.0f} s)")
 
-    answers = generate_answers(
-        model,
-        tokenizer,
-        [row["prompt_ids"] for row in rows],
-        max_new_tokens=settings.generation.max_new_tokens,
-        batch_size=settings.generation.batch_size,
-        on_batch=progress,
-    )
+    prompts = [row["prompt_ids"] for row in rows]
+    votes: list[VoteOutcome | None] = [None] * len(rows)
+    if settings.generation.strategy == "execution_vote":
+        answers, voted = vote_answers(model, tokenizer, prompts, [Path(row["db_path"]) for row in rows], settings, progress)
+        votes = list(voted)
+    else:
+        g = settings.generation
+        greedy = generate_answers(model, tokenizer, prompts, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, on_batch=progress)
+        answers = [_Answer(a.text, extract_sql(a.text), a.stopped, a.new_tokens) for a in greedy]
     seconds = time.perf_counter() - started
-    predicted = [extract_sql(answer.text) for answer in answers]
+    predicted = [answer.sql for answer in answers]
     groups: dict[tuple[str, Path], list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
         # Spider/BIRD layout: <db_dir>/<db_id>/<db_id>.sqlite
@@ -131,6 +172,9 @@ def evaluate_model(
             valid_sql=results[i].valid_sql,
             stopped=answers[i].stopped,
             new_tokens=answers[i].new_tokens,
+            vote_candidates=votes[i].candidates if votes[i] else None,
+            vote_executed=votes[i].executed if votes[i] else None,
+            vote_agreeing=votes[i].agreeing if votes[i] else None,
         )
         for i, row in enumerate(rows)
     ]

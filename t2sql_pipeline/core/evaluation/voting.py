@@ -91,6 +91,8 @@ def vote(candidates: Sequence[Candidate], *, greedy_sql: str, run: Callable[[str
 class SampledAnswer:
     text: str  # decoded without special tokens
     mean_logprob: float  # mean log-probability of the generated tokens (the end-of-turn token included)
+    stopped: bool  # ended with the end-of-turn token
+    new_tokens: int
 
 
 def sample_answers(
@@ -104,6 +106,7 @@ def sample_answers(
     max_new_tokens: int,
     batch_size: int,
     seed: int = 0,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> list[list[SampledAnswer]]:
     """`num_candidates` sampled answers per prompt, drawn in one `generate` call per batch of prompts.
 
@@ -120,6 +123,8 @@ def sample_answers(
     device = next(model.parameters()).device
     answers: list[list[SampledAnswer]] = []
     for start in range(0, len(prompts), per_batch):
+        if on_batch is not None and start:
+            on_batch(start, len(prompts))
         batch = prompts[start:start + per_batch]
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -150,6 +155,9 @@ def sample_answers(
                 length = generated.index(eos_id) + 1 if eos_id is not None and eos_id in generated else len(generated)
                 logprobs = scores[row, :length].float()
                 mean = float(logprobs[torch.isfinite(logprobs)].mean()) if length else float("-inf")
-                group.append(SampledAnswer(tokenizer.decode(generated[:length], skip_special_tokens=True), mean))
+                stopped = eos_id is not None and eos_id in generated
+                group.append(SampledAnswer(tokenizer.decode(generated[:length], skip_special_tokens=True), mean, stopped, length))
             answers.append(group)
+    if on_batch is not None:
+        on_batch(len(prompts), len(prompts))
     return answers
