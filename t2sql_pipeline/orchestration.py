@@ -36,7 +36,7 @@ ACCELERATOR_POOL = "accelerator"
 MAX_RUNTIME_TAG = "dagster/max_runtime"  # seconds; enforced by run monitoring (dagster.yaml)
 
 PREPARE_DATA_ASSETS = ("raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits")
-TRAIN_AND_EVALUATE_ASSETS = ("lora_adapter", "evaluation_report", "registered_adapter")
+TRAIN_AND_EVALUATE_ASSETS = ("lora_adapter", "rl_adapter", "evaluation_report", "registered_adapter")
 
 
 def definition_settings() -> PipelineSettings:

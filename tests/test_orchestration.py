@@ -22,7 +22,7 @@ from t2sql_pipeline.orchestration import ACCELERATOR_POOL, MAX_RUNTIME_TAG, cham
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report", "registered_adapter"}
+ALL_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "rl_adapter", "evaluation_report", "registered_adapter"}
 
 
 def _job_assets(name: str) -> set[str]:
@@ -33,7 +33,7 @@ def _job_assets(name: str) -> set[str]:
 def test_jobs_select_their_stages_and_carry_the_max_runtime() -> None:
     assert _job_assets("full_pipeline") == ALL_ASSETS
     assert _job_assets("prepare_data") == {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits"}
-    assert _job_assets("train_and_evaluate") == {"lora_adapter", "evaluation_report", "registered_adapter"}
+    assert _job_assets("train_and_evaluate") == {"lora_adapter", "rl_adapter", "evaluation_report", "registered_adapter"}
     expected = str(load_settings("demo").orchestration.max_runtime_s)
     for name in ("full_pipeline", "prepare_data", "train_and_evaluate"):
         assert defs.resolve_job_def(name).tags[MAX_RUNTIME_TAG] == expected
@@ -55,7 +55,7 @@ def test_sensors_are_defined_with_their_default_status() -> None:
 def test_training_and_generation_share_one_pool() -> None:
     graph = defs.resolve_asset_graph()
     pools = {key.to_user_string(): graph.get(key).pools for key in graph.get_all_asset_keys()}
-    assert pools["lora_adapter"] == pools["evaluation_report"] == {ACCELERATOR_POOL}
+    assert pools["lora_adapter"] == pools["rl_adapter"] == pools["evaluation_report"] == {ACCELERATOR_POOL}
     assert pools["raw_spider"] == set()
 
 

@@ -1,6 +1,6 @@
-"""Kubernetes placement for the accelerator steps (`lora_adapter`, `evaluation_report`): one GPU on a GPU node.
+"""Kubernetes placement for the accelerator steps (`lora_adapter`, `rl_adapter`, `evaluation_report`): one GPU on a GPU node.
 
-`ACCELERATOR_OP_TAGS` goes on the two assets as `op_tags=`. Locally the tag is inert; on
+`ACCELERATOR_OP_TAGS` goes on these assets as `op_tags=`. Locally the tag is inert; on
 Kubernetes with `dagster_k8s.k8s_job_executor` each step runs in its own pod and dagster-k8s
 merges `dagster-k8s/config` into that pod (docs/deployment.md). The same placement, in the
 Kubernetes API's own spelling, is what `PipesK8sClient.run(base_pod_spec=...)` takes when

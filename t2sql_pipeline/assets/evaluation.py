@@ -23,14 +23,14 @@ def evaluation_report(
     tracking: MlflowTrackingResource,
     tokenized_splits: SplitsManifest,
     base_model: BaseModelManifest,
-    lora_adapter: AdapterManifest,
+    rl_adapter: AdapterManifest,
 ) -> ReportManifest:
     """Execution accuracy of the base model and of the fine-tuned adapter on the test split (greedy decoding,
 
     SQL executed read-only on the real databases), per-example results, the paired McNemar test.
     Its blocking check `beats_base_model` stands between it and `registered_adapter`.
     """
-    report = stages.evaluation_report(run_context(context, settings, tracking), tokenized_splits, base_model, lora_adapter)
+    report = stages.evaluation_report(run_context(context, settings, tracking), tokenized_splits, base_model, rl_adapter)
     context.add_output_metadata(
         {
             "base_execution_accuracy": report.base.execution_accuracy,
@@ -40,7 +40,7 @@ def evaluation_report(
             "mcnemar_p_value": report.mcnemar_p_value,
             "report": MetadataValue.md(report_table(report)),
             "accuracy_chart": MetadataValue.md(markdown_image("execution accuracy, base vs adapter", report.accuracy_chart_path)),
-            "loss_curve": MetadataValue.md(markdown_image("loss curve", lora_adapter.loss_curve_path)),
+            "loss_curve": MetadataValue.md(markdown_image("loss curve", rl_adapter.loss_curve_path)),
             "mlflow_run": MetadataValue.url(tracking.run_url(report.mlflow_run_id)),
             "data_version": report.data_version,
             "code_version": report.code_version,
@@ -64,11 +64,11 @@ def report_table(report: ReportManifest) -> str:
     def cell(value: float | None) -> str:
         return "–" if value is None else f"{value:.1%}"
 
-    header = f"| {report.adapter.n_questions} {report.evaluated_split} questions | base | adapter |\n|---|---:|---:|\n"
+    header = f"| {report.adapter.n_questions} {report.evaluated_split} questions | {report.reference_model} | adapter |\n|---|---:|---:|\n"
     table = header + "\n".join(f"| {name} | {cell(base)} | {cell(adapter)} |" for name, base, adapter in rows)
     significance = (
         f"Paired exact McNemar test: {report.mcnemar_only_adapter} questions only the adapter answers, "
-        f"{report.mcnemar_only_base} only the base; p = {report.mcnemar_p_value:.3g}."
+        f"{report.mcnemar_only_base} only the {report.reference_model}; p = {report.mcnemar_p_value:.3g}."
     )
     return f"{table}\n\n{significance}"
 

@@ -82,3 +82,31 @@ def lora_adapter(
             "path": MetadataValue.path(manifest.path),
         },
     )
+
+
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool="accelerator", op_tags=ACCELERATOR_OP_TAGS)
+def rl_adapter(
+    context: AssetExecutionContext,
+    settings: PipelineSettingsResource,
+    tracking: MlflowTrackingResource,
+    tokenized_splits: SplitsManifest,
+    base_model: BaseModelManifest,
+    lora_adapter: AdapterManifest,
+) -> AdapterManifest:
+    """GRPO after SFT (TRL's GRPOTrainer) with an execution reward on the training split's databases, when `rl.enabled`;
+
+    otherwise the SFT adapter handed on unchanged. Reward, share of matches and of runnable SQL, KL and
+    completion length go to the MLflow run as `rl/...` curves.
+    """
+    manifest = stages.rl_adapter(run_context(context, settings, tracking), tokenized_splits, base_model, lora_adapter)
+    trained = manifest.starts_from is not None
+    context.add_output_metadata(
+        {
+            "grpo": trained,
+            "starts_from": manifest.starts_from or "",
+            "global_step": manifest.global_step if trained else 0,
+            "train_seconds": manifest.seconds if trained else 0.0,
+            "path": MetadataValue.path(manifest.path),
+        }
+    )
+    return manifest

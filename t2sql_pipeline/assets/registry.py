@@ -18,14 +18,14 @@ def registered_adapter(
     tracking: MlflowTrackingResource,
     tokenized_splits: SplitsManifest,
     base_model: BaseModelManifest,
-    lora_adapter: AdapterManifest,
+    rl_adapter: AdapterManifest,
     evaluation_report: ReportManifest,
 ) -> RegistrationManifest:
     """The adapter as a version of the MLflow registered model (the pyfunc SQL model), once `beats_base_model` passed;
 
     the promotion gate moves `@champion` to it when it beats the current champion by the margin.
     """
-    registration = stages.registered_adapter(run_context(context, settings, tracking), tokenized_splits, base_model, lora_adapter, evaluation_report)
+    registration = stages.registered_adapter(run_context(context, settings, tracking), tokenized_splits, base_model, rl_adapter, evaluation_report)
     context.add_output_metadata(
         {
             "mlflow_model_version": MetadataValue.url(tracking.model_version_url(registration.registered_model, registration.registered_version)),

@@ -76,6 +76,7 @@ class AdapterManifest(Manifest):
     loss_curve_path: str
     resumed_from_step: int = 0  # > 0: this run continued a crashed run's checkpoint
     hardware_fallbacks: list[str] = []  # settings that could not apply on this machine, and what was used instead
+    starts_from: str | None = None  # a GRPO adapter: the SFT adapter it continued (its reference in the evaluation)
 
 
 class ModelScore(Manifest):
@@ -95,6 +96,7 @@ class ReportManifest(Manifest):
     base: ModelScore
     adapter: ModelScore
     evaluated_split: str  # test, or validation when comparing settings
+    reference_model: str = "base model"  # what `base` scored: the base model, or (GRPO) the SFT adapter it started from
     mcnemar_only_base: int  # questions only the base answers correctly (paired, scored for both)
     mcnemar_only_adapter: int  # questions only the adapter answers correctly
     mcnemar_p_value: float  # exact two-sided McNemar test, adapter vs base

@@ -174,6 +174,33 @@ class GenerationSettings(_Strict):
     vote_timeout_s: Annotated[float, Field(gt=0.0)] = 5.0
 
 
+class RewardSettings(_Strict):
+    match: float
+    runs: float
+    error: float
+    partial_credit: bool
+    timeout_s: Annotated[float, Field(gt=0.0)]
+
+
+class RlSettings(_Strict):
+    enabled: bool
+    learning_rate: Annotated[float, Field(gt=0.0)]
+    max_steps: PositiveInt
+    per_device_batch_size: PositiveInt
+    num_generations: Annotated[int, Field(ge=2)]
+    max_completion_length: PositiveInt
+    temperature: Annotated[float, Field(gt=0.0)]
+    beta: Annotated[float, Field(ge=0.0)]
+    logging_steps: PositiveInt
+    reward: RewardSettings
+
+    @model_validator(mode="after")
+    def _whole_groups(self) -> RlSettings:
+        if self.per_device_batch_size % self.num_generations:
+            raise ValueError(f"rl.per_device_batch_size ({self.per_device_batch_size}) must be a multiple of rl.num_generations ({self.num_generations})")
+        return self
+
+
 class EvaluationSettings(_Strict):
     split: Literal["test", "validation"] = "test"  # validation: choose settings without touching the test split
     timeout_s: Annotated[float, Field(gt=0.0)]
@@ -203,6 +230,7 @@ class PipelineSettings(_Strict):
     lora: LoraSettings
     quantization: QuantizationSettings = QuantizationSettings()
     training: TrainingSettings
+    rl: RlSettings
     generation: GenerationSettings
     evaluation: EvaluationSettings
     registry: RegistrySettings

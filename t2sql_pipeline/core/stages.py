@@ -226,6 +226,29 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
         return manifest
 
 
+def rl_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest) -> AdapterManifest:
+    """GRPO from the SFT adapter with the execution reward when `rl.enabled`; otherwise the SFT adapter, unchanged."""
+    if not ctx.settings.rl.enabled:
+        return adapter
+    from datasets import load_from_disk
+
+    from t2sql_pipeline.core.registry.tracking import TrackedRun
+    from t2sql_pipeline.core.training.grpo import train_grpo_adapter
+
+    data = load_from_disk(splits.path)
+    with TrackedRun.resume(ctx.tracking_uri, adapter.mlflow_run_id) as run:  # the SFT run: its params hold rl.* already
+
+        def record(metrics: dict[str, float], step: int) -> None:
+            run.log_metrics({f"rl/{key}": value for key, value in metrics.items()}, step)  # beside, not over, the SFT curves
+            if "reward" in metrics:
+                ctx.log(f"GRPO step {step}/{ctx.settings.rl.max_steps}: reward {metrics['reward']:.3f}")
+
+        manifest = train_grpo_adapter(base.path, adapter, data["train"], ctx.settings, ctx.stage_dir("rl_adapter"), metrics_sink=record, log=ctx.log)
+        run.log_artifacts(manifest.path, "rl_adapter")
+        run.log_metrics({"rl/seconds": manifest.seconds}, manifest.global_step)
+    return manifest
+
+
 def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest) -> ReportManifest:
     """Base model and adapter generate SQL for the evaluated split; both are scored by executing it."""
     from datasets import load_from_disk
@@ -241,11 +264,14 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     rows = data[split].to_list()
     if ctx.settings.evaluation.max_examples:
         rows = rows[: ctx.settings.evaluation.max_examples]
+    # A GRPO adapter is compared with the SFT adapter it started from, a first adapter with its base model.
+    reference = "SFT adapter" if adapter.starts_from else "base model"
     evaluations = []
-    for label, adapter_path in (("base", None), ("adapter", adapter.path)):
+    for label, adapter_path in (("base", adapter.starts_from), ("adapter", adapter.path)):
         model, tokenizer = load_for_evaluation(base.path, adapter_path, ctx.settings)
         evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings, log=ctx.log))
-        ctx.log(f"{label}: execution accuracy {evaluations[-1].score.execution_accuracy:.1%} on {len(rows)} {split} questions")
+        name = reference if label == "base" else "adapter"
+        ctx.log(f"{name}: execution accuracy {evaluations[-1].score.execution_accuracy:.1%} on {len(rows)} {split} questions")
     base_eval, adapter_eval = evaluations
     out = ctx.stage_dir("evaluation_report")
     predictions_path = out / "predictions.jsonl"
@@ -265,7 +291,10 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         "code_version": code_version(),
     }
     report_path.write_text(
-        json.dumps({**{k: v.model_dump() for k, v in scores.items()}, "evaluated_split": split, "mcnemar_adapter_vs_base": asdict(mcnemar), **provenance}, indent=1),
+        json.dumps(
+            {**{k: v.model_dump() for k, v in scores.items()}, "reference_model": reference, "evaluated_split": split, "mcnemar_adapter_vs_base": asdict(mcnemar), **provenance},
+            indent=1,
+        ),
         encoding="utf-8",
     )
     with TrackedRun.resume(ctx.tracking_uri, adapter.mlflow_run_id) as run:
@@ -288,6 +317,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         base=scores["base"],
         adapter=scores["adapter"],
         evaluated_split=split,
+        reference_model=reference,
         mcnemar_only_base=mcnemar.only_first,
         mcnemar_only_adapter=mcnemar.only_second,
         mcnemar_p_value=mcnemar.p_value,
@@ -308,7 +338,7 @@ def beats_base_model(report: ReportManifest) -> tuple[bool, str]:
     """
     adapter, base = report.adapter.execution_accuracy, report.base.execution_accuracy
     verb = "beats" if adapter > base else "does not beat"
-    return adapter > base, f"adapter execution accuracy {adapter:.1%} {verb} its base model's {base:.1%} on {report.adapter.n_scored} {report.evaluated_split} questions"
+    return adapter > base, f"adapter execution accuracy {adapter:.1%} {verb} its {report.reference_model}'s {base:.1%} on {report.adapter.n_scored} {report.evaluated_split} questions"
 
 
 def registered_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest, report: ReportManifest) -> RegistrationManifest:
@@ -361,7 +391,7 @@ def run_all(ctx: RunContext) -> PipelineResult:
     sampled = sample(ctx, raws)
     base = base_model(ctx, sampled)
     splits = tokenized_splits(ctx, sampled, base)
-    adapter = lora_adapter(ctx, splits, base)
+    adapter = rl_adapter(ctx, splits, base, lora_adapter(ctx, splits, base))
     report = evaluation_report(ctx, splits, base, adapter)
     passed, reason = beats_base_model(report)
     ctx.log(f"blocking check beats_base_model {'passed' if passed else 'failed'}: {reason}")

@@ -3,7 +3,7 @@ import sys
 
 from t2sql_pipeline.definitions import defs
 
-EXPECTED_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "evaluation_report", "registered_adapter"}
+EXPECTED_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "rl_adapter", "evaluation_report", "registered_adapter"}
 
 
 def test_definitions_hold_the_pipeline_assets_in_groups() -> None:
@@ -21,8 +21,9 @@ def test_asset_dependencies_follow_the_design() -> None:
     assert parents["stratified_sample"] == {"raw_spider", "raw_bird"}
     assert parents["tokenized_splits"] == {"stratified_sample", "base_model"}
     assert parents["lora_adapter"] == {"tokenized_splits", "base_model"}
-    assert parents["evaluation_report"] == {"tokenized_splits", "base_model", "lora_adapter"}
-    assert parents["registered_adapter"] == {"tokenized_splits", "base_model", "lora_adapter", "evaluation_report"}
+    assert parents["rl_adapter"] == {"tokenized_splits", "base_model", "lora_adapter"}
+    assert parents["evaluation_report"] == {"tokenized_splits", "base_model", "rl_adapter"}
+    assert parents["registered_adapter"] == {"tokenized_splits", "base_model", "rl_adapter", "evaluation_report"}
 
 
 def test_the_blocking_gate_stands_between_evaluation_and_registration() -> None:
@@ -51,4 +52,4 @@ def test_only_the_accelerator_steps_ask_for_a_gpu_pod() -> None:
         if K8S_CONFIG_TAG in tags:
             tagged.add(key.to_user_string())
             assert json.loads(tags[K8S_CONFIG_TAG]) == ACCELERATOR_K8S_CONFIG
-    assert tagged == {"lora_adapter", "evaluation_report"}
+    assert tagged == {"lora_adapter", "rl_adapter", "evaluation_report"}

@@ -27,7 +27,7 @@ def make_report(tmp_path: Path) -> ReportManifest:
 
 def test_table_has_a_row_per_metric_and_level_in_benchmark_order(tmp_path: Path) -> None:
     lines = report_table(make_report(tmp_path)).splitlines()
-    assert lines[0] == "| 8 test questions | base | adapter |" and lines[1] == "|---|---:|---:|"
+    assert lines[0] == "| 8 test questions | base model | adapter |" and lines[1] == "|---|---:|---:|"
     assert lines[2:] == [
         "| execution accuracy | 0.0% | 62.5% |",
         "| valid SQL | 25.0% | 100.0% |",
@@ -36,7 +36,7 @@ def test_table_has_a_row_per_metric_and_level_in_benchmark_order(tmp_path: Path)
         "| EX spider/easy | 0.0% | 75.0% |",
         "| EX spider/hard | 0.0% | 50.0% |",
         "",
-        "Paired exact McNemar test: 5 questions only the adapter answers, 0 only the base; p = 0.0625.",
+        "Paired exact McNemar test: 5 questions only the adapter answers, 0 only the base model; p = 0.0625.",
     ]
 
 

@@ -6,20 +6,23 @@ from pathlib import Path
 
 
 def draw_loss_curve(history: list[dict[str, float]], path: Path) -> Path:
-    """Plot the Trainer's `log_history` rows (`loss`, `eval_loss` by `step`) on a log scale; save as PNG."""
+    """Plot the Trainer's `log_history` rows (`loss`, `eval_loss` by `step`), on a log scale when all are positive; save as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
+    values: list[float] = []
     for key, label in (("loss", "train loss"), ("eval_loss", "validation loss")):
         points = [(row["step"], row[key]) for row in history if key in row and "step" in row]
         if points:
             axis.plot(*zip(*points), marker="." if key == "eval_loss" else None, label=label)
+            values += [value for _, value in points]
     axis.set_xlabel("step")
     axis.set_ylabel("loss")
-    axis.set_yscale("log")
+    if values and min(values) > 0:  # SFT losses span decades; a GRPO loss can be 0 or negative
+        axis.set_yscale("log")
     axis.legend()
     axis.grid(alpha=0.3)
     figure.tight_layout()
