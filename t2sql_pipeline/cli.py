@@ -14,6 +14,7 @@ import sys
 # Subcommand modules, in the order `t2sql --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "t2sql_pipeline.commands.materialize",
+    "t2sql_pipeline.commands.evaluate_run",
     "t2sql_pipeline.commands.evaluate",
     "t2sql_pipeline.commands.models",
     "t2sql_pipeline.commands.generate",
