@@ -10,6 +10,7 @@ from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import pipeline
 from t2sql_pipeline.core.launch import MARKER_ENV, read_result, request_for, training_command
 from t2sql_pipeline.core.manifests import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
+from t2sql_pipeline.core.training_metrics import metrics_table
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
@@ -75,6 +76,7 @@ def lora_adapter(
             "hardware_fallbacks": MetadataValue.md("\n".join(f"- {f}" for f in manifest.hardware_fallbacks) or "none"),
             "mlflow_run_id": manifest.mlflow_run_id,
             "loss_curve": MetadataValue.md(f"![loss curve](data:image/png;base64,{curve})"),
+            "validation_by_step": MetadataValue.md(metrics_table(manifest.during_training) if manifest.during_training else "off (evaluation.during_training_examples: 0)"),
             "path": MetadataValue.path(manifest.path),
         },
     )

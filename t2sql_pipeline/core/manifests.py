@@ -76,6 +76,7 @@ class AdapterManifest(Manifest):
     loss_curve_path: str
     resumed_from_step: int = 0  # > 0: this run continued a crashed run's checkpoint
     hardware_fallbacks: list[str] = []  # settings that could not apply on this machine, and what was used instead
+    during_training: list[dict[str, float | int | None]] = []  # per evaluation step: EX and ROUGE-L-SQL on a validation subset
 
 
 class ModelScore(Manifest):

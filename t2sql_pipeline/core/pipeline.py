@@ -218,6 +218,8 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
             if "eval_loss" in metrics:  # one progress line per evaluation; every step goes to MLflow
                 accuracy = metrics.get("eval_mean_token_accuracy", float("nan"))
                 ctx.log(f"step {step}: validation loss {metrics['eval_loss']:.4f}, token accuracy {accuracy:.1%}")
+            if "eval_ex" in metrics:
+                ctx.log(f"step {step}: validation subset EX {metrics['eval_ex']:.1%}, ROUGE-L-SQL F1 {metrics['eval_rouge_l_sql']:.4f}")
 
         outcome = train_adapter(
             base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=record, checkpoint_dir=checkpoints, log=ctx.log
@@ -238,6 +240,7 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
             loss_curve_path=str(curve),
             resumed_from_step=outcome.resumed_from_step,
             hardware_fallbacks=list(outcome.fallbacks),
+            during_training=[asdict(row) for row in outcome.during_training],
         )
 
 

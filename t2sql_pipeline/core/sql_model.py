@@ -89,11 +89,12 @@ def _prefix(value: Any) -> str | None:
 
 
 def sql_model_signature() -> ModelSignature:
-    """question (required), schema / db_path / evidence / prefix (optional) strings in; one SQL string per row out."""
+    """question, schema, db_path, evidence, prefix strings in (each optional to MLflow: a completion needs no
+    question; `requests_from_frame` checks each row); one SQL string per row out."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = Schema([ColSpec("string", "question")] + [ColSpec("string", name, required=False) for name in INPUT_COLUMNS[1:]])
+    inputs = Schema([ColSpec("string", name, required=False) for name in INPUT_COLUMNS])
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]))
 
 

@@ -45,6 +45,7 @@ class TrainingOutcome:
     resumed_from_step: int = 0
     fallbacks: tuple[str, ...] = ()
     log_history: list[dict[str, float]] = field(default_factory=list)
+    during_training: list[Any] = field(default_factory=list)  # training_metrics.StepMetrics per evaluation step
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ def train_adapter(
     from trl import SFTTrainer
 
     from t2sql_pipeline.core.modeling import build_quantization_config, load_base_for_training
+    from t2sql_pipeline.core.training_metrics import build_generation_metrics_callback, subset_rows
 
     plan = resolve_hardware(settings)
     for message in plan.fallbacks:
@@ -251,6 +253,12 @@ def train_adapter(
         gradient_checkpointing=settings.training.gradient_checkpointing,
         attention=plan.attention,
     )
+    examples = settings.evaluation.during_training_examples
+    generation_metrics = (  # EX and ROUGE-L-SQL at each evaluation step (needs the prompts: tokenized_splits rows)
+        build_generation_metrics_callback(subset_rows(eval_dataset, examples), settings, metrics_sink)
+        if examples and "prompt_ids" in eval_dataset.column_names
+        else None
+    )
     trainer = SFTTrainer(
         model=model,
         args=build_sft_config(settings, checkpoint_dir, plan),
@@ -258,7 +266,7 @@ def train_adapter(
         eval_dataset=eval_dataset.select_columns(TRAIN_COLUMNS),
         processing_class=tokenizer,
         peft_config=build_lora_config(settings.lora),
-        callbacks=[build_metrics_callback(metrics_sink)],
+        callbacks=[build_metrics_callback(metrics_sink), *([generation_metrics] if generation_metrics else [])],
     )
     trainer.remove_callback(PrinterCallback)  # metrics go to the sink (MLflow), not to stdout
     resumed_from = json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else 0
@@ -287,6 +295,7 @@ def train_adapter(
         resumed_from_step=resumed_from,
         fallbacks=plan.fallbacks,
         log_history=[{k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history],
+        during_training=list(generation_metrics.history) if generation_metrics else [],
     )
 
 
