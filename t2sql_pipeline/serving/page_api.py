@@ -4,7 +4,7 @@
 - `GET /databases/{db_id}/schema` -> {db_id, tables: [{name, columns: [{name, type, primary_key, references}]}]}.
 - `POST /run_sql` {db_id, sql} -> {columns, rows, row_count, count_capped, seconds}: read-only, time-limited,
   the first `RUN_MAX_ROWS` rows; a write is refused with 400.
-- `GET /model` -> {name, version, aliases, execution_accuracy, base_execution_accuracy, eval_split}.
+- `GET /model` -> {name, version, aliases, execution_accuracy, base_execution_accuracy, eval_split_fingerprint}.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class ModelCard:
     aliases: tuple[str, ...] = ()
     execution_accuracy: float | None = None  # on its evaluation split, from the version's tags
     base_execution_accuracy: float | None = None
-    eval_split: str | None = None
+    eval_split_fingerprint: str | None = None  # which questions the scores come from (the gate compares on the same)
 
 
 def model_card_from_tags(name: str, version: str, aliases: tuple[str, ...], tags: dict[str, str]) -> ModelCard:
@@ -48,7 +48,7 @@ def model_card_from_tags(name: str, version: str, aliases: tuple[str, ...], tags
         except (KeyError, ValueError):
             return None
 
-    return ModelCard(name, version, aliases, number("execution_accuracy"), number("base_execution_accuracy"), tags.get("eval_split"))
+    return ModelCard(name, version, aliases, number("execution_accuracy"), number("base_execution_accuracy"), tags.get("eval_split"))  # the tag holds a fingerprint of the rows
 
 
 class CompleteRequest(BaseModel):

@@ -50,7 +50,7 @@ def generator() -> CompletingGenerator:
 
 @pytest.fixture()
 def client(db_dir: Path, generator: CompletingGenerator) -> TestClient:
-    card = ModelCard("t2sql-demo", "3", ("candidate", "champion"), 0.95, 0.1, "test")
+    card = ModelCard("t2sql-demo", "3", ("candidate", "champion"), 0.95, 0.1, "abc123")
     return TestClient(create_app(generator, db_dir, model_reference="t2sql-demo/3", card=card))
 
 
@@ -135,10 +135,10 @@ def test_run_readonly_counts_up_to_the_cap(db_dir: Path) -> None:
 
 def test_model_card_from_the_registry_tags(client: TestClient) -> None:
     assert client.get("/model").json() == {
-        "name": "t2sql-demo", "version": "3", "aliases": ["candidate", "champion"], "execution_accuracy": 0.95, "base_execution_accuracy": 0.1, "eval_split": "test",
+        "name": "t2sql-demo", "version": "3", "aliases": ["candidate", "champion"], "execution_accuracy": 0.95, "base_execution_accuracy": 0.1, "eval_split_fingerprint": "abc123",
     }
-    card = model_card_from_tags("m", "1", ("champion",), {"execution_accuracy": "0.8125", "eval_split": "test"})
-    assert (card.execution_accuracy, card.base_execution_accuracy, card.eval_split) == (0.8125, None, "test")
+    card = model_card_from_tags("m", "1", ("champion",), {"execution_accuracy": "0.8125", "eval_split": "7914ce1c"})
+    assert (card.execution_accuracy, card.base_execution_accuracy, card.eval_split_fingerprint) == (0.8125, None, "7914ce1c")
     assert model_card_from_tags("m", "1", (), {"execution_accuracy": "n/a"}).execution_accuracy is None
 
 
