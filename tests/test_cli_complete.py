@@ -70,3 +70,16 @@ def test_errors_are_one_line(registry: RegisteredSqlModel, capsys: pytest.Captur
     assert main(["complete", *model, "--db", str(shop(registry)), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_evaluation_report_measures_completion(registered_sql_model: RegisteredSqlModel) -> None:
+    import json
+
+    report = json.loads((registered_sql_model.run_dir / "evaluation_report" / "report.json").read_text())
+    for label in ("base", "adapter"):
+        figures = report["completion"][label]
+        assert figures["n_questions"] == 12 and 0.0 <= figures["execution_accuracy"] <= 1.0 and 0.0 <= figures["rouge_l_sql"] <= 1.0
+    lines = [json.loads(line) for line in (registered_sql_model.run_dir / "evaluation_report" / "completions.jsonl").read_text().splitlines()]
+    assert len(lines) == 24 and all(line["completed_sql"].startswith(line["prefix"]) for line in lines)
+    assert all(line["gold_sql"].startswith(line["prefix"]) for line in lines)

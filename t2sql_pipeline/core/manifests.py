@@ -109,3 +109,4 @@ class ReportManifest(Manifest):
     data_version: str
     eval_split: str
     code_version: str
+    completion: dict[str, dict[str, float]] = {}  # "base"/"adapter" -> completion EX, ROUGE-L-SQL F1 (evaluation.completion)

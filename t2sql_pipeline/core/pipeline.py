@@ -140,6 +140,11 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
     datasets, stats = {}, {}
     for name, members in splits.items():
         rows, token_stats = tokenize_split(members, tokenizer, fmt, s.prompt.max_seq_length, s.prompt.include_evidence)
+        if name == "train" and s.training.completion_fraction > 0:
+            from t2sql_pipeline.core.completion import add_completion_examples
+
+            rows, added = add_completion_examples(rows, tokenizer, s.training.completion_fraction, s.experiment.seed)
+            ctx.log(f"train: {added} completion examples added (the gold SQL cut at a token boundary, loss on the rest)")
         if not rows:
             raise ValueError(f"split {name!r} is empty after tokenization ({token_stats.dropped_too_long} too long)")
         datasets[name] = Dataset.from_list(rows)
@@ -288,11 +293,17 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     rows = data[split].to_list()
     if ctx.settings.evaluation.max_examples:
         rows = rows[: ctx.settings.evaluation.max_examples]
-    evaluations = []
+    evaluations, completions = [], []
     for label, adapter_path in (("base", None), ("adapter", adapter.path)):
         model, tokenizer = load_for_evaluation(base.path, adapter_path, ctx.settings)
         evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings, log=ctx.log))
         ctx.log(f"{label}: execution accuracy {evaluations[-1].execution_accuracy:.1%} on {len(rows)} {split} questions")
+        if ctx.settings.evaluation.completion:
+            from t2sql_pipeline.core.completion_evaluation import evaluate_completion
+
+            completions.append(evaluate_completion(label, model, tokenizer, rows, ctx.settings, splits.prompt_format))
+            c = completions[-1][0]
+            ctx.log(f"{label}: completion (first half of the gold query given) EX {c.execution_accuracy:.1%}, ROUGE-L-SQL F1 of the rest {c.rouge_l_sql:.4f}")
     base_eval, adapter_eval = evaluations
     out = ctx.stage_dir("evaluation_report")
     predictions_path = out / "predictions.jsonl"
@@ -300,6 +311,12 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         for evaluation in evaluations:
             for record in evaluation.records:
                 handle.write(json.dumps({"model": evaluation.label, **asdict(record)}) + "\n")
+    if completions:
+        with (out / "completions.jsonl").open("w", encoding="utf-8") as handle:
+            for score, records in completions:
+                for completion in records:
+                    handle.write(json.dumps({"model": score.label, **asdict(completion)}) + "\n")
+    completion_scores = {score.label: {k: v for k, v in asdict(score).items() if k != "label"} for score, _ in completions}
     scores = {e.label: ModelScore(**{k: v for k, v in asdict(e).items() if k not in {"label", "records"}}) for e in evaluations}
     paired = [(b.exec_match, a.exec_match) for b, a in zip(base_eval.records, adapter_eval.records) if b.exec_match is not None and a.exec_match is not None]
     mcnemar = mcnemar_exact([bool(b) for b, _ in paired], [bool(a) for _, a in paired])
@@ -323,6 +340,8 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
                 adapter.global_step,
             )
         run.log_metrics({"mcnemar_p_value": mcnemar.p_value}, adapter.global_step)
+        for label, figures in completion_scores.items():
+            run.log_metrics({f"{label}_completion_execution_accuracy": figures["execution_accuracy"], f"{label}_completion_rouge_l_sql": figures["rouge_l_sql"]}, adapter.global_step)
         registration = run.register_adapter(
             ctx.settings.registered_model_name,
             tags={"base_model": base.name, "valid_sql_rate": f"{adapter_eval.valid_sql_rate:.4f}", "experiment": ctx.settings.experiment.name, **provenance},
@@ -334,7 +353,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         promotion = {"promoted": registration.decision.promote, "reason": registration.decision.reason, "champion_version": registration.champion_version}
         report_path.write_text(
             json.dumps(
-                {**{k: v.model_dump() for k, v in scores.items()}, "evaluated_split": split, "mcnemar_adapter_vs_base": asdict(mcnemar), "promotion": promotion, **provenance},
+                {**{k: v.model_dump() for k, v in scores.items()}, "evaluated_split": split, "mcnemar_adapter_vs_base": asdict(mcnemar), "promotion": promotion, "completion": completion_scores, **provenance},
                 indent=1,
             ),
             encoding="utf-8",
@@ -358,6 +377,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         promoted=registration.decision.promote,
         promotion_reason=registration.decision.reason,
         champion_version=registration.champion_version,
+        completion=completion_scores,
         **provenance,
     )
 

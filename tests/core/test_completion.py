@@ -98,3 +98,24 @@ def test_a_one_token_answer_has_no_completion_example() -> None:
 def test_evaluation_prefix_is_half_the_words() -> None:
     assert evaluation_prefix("SELECT count(*) FROM singer") == "SELECT count(*)"
     assert evaluation_prefix("SELECT") == "SELECT"
+
+
+def test_add_completion_examples_copies_a_share_with_the_loss_after_a_cut(tokenizer_and_format) -> None:
+    from t2sql_pipeline.core.completion import add_completion_examples
+
+    tokenizer, fmt = tokenizer_and_format
+    sqls = [SQL, "SELECT name FROM singer ORDER BY age DESC LIMIT 3", "SELECT count(*) FROM singer"] * 4
+    rows = []
+    for index, sql in enumerate(sqls):
+        full = tokenize_example(tokenizer, MESSAGE, sql, fmt)
+        rows.append({"example_id": f"e{index}", "input_ids": full.input_ids, "labels": full.labels, "prompt_ids": full.input_ids[: full.prompt_length]})
+    mixed, added = add_completion_examples(rows, tokenizer, 0.5, seed=7)
+    assert added == 6 and mixed[:12] == rows  # the originals are kept, in order
+    for copy in mixed[12:]:
+        original = next(r for r in rows if f"{r['example_id']}#completion" == copy["example_id"])
+        assert copy["input_ids"] == original["input_ids"]
+        cut = len(copy["prompt_ids"])
+        assert len(original["prompt_ids"]) < cut < len(copy["input_ids"]) - 1
+        assert copy["labels"] == [IGNORE_INDEX] * cut + copy["input_ids"][cut:]
+    assert add_completion_examples(rows, tokenizer, 0.5, seed=7) == (mixed, added)  # reproducible
+    assert add_completion_examples(rows, tokenizer, 0.0, seed=7) == (rows, 0)
