@@ -62,4 +62,4 @@ def run(args: argparse.Namespace) -> int:
     print(sql)
     if not args.execute:
         return 0
-    return execute_and_print(args.db, sql, args.max_rows, args.timeout)
+    return execute_and_print(args.db, sql, args.max_rows, args.timeout, command="complete")

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     return execute_and_print(args.db, sql, args.max_rows, args.timeout)
 
 
-def execute_and_print(db_path: Path, sql: str, max_rows: int, timeout_s: float) -> int:
+def execute_and_print(db_path: Path, sql: str, max_rows: int, timeout_s: float, command: str = "generate") -> int:
     """Run `sql` read-only within `timeout_s`; print at most `max_rows` rows as an aligned table."""
     from t2sql_pipeline.core.sql_exec import ExecLimits, open_readonly, run_query
 
@@ -72,7 +72,7 @@ def execute_and_print(db_path: Path, sql: str, max_rows: int, timeout_s: float) 
     finally:
         conn.close()
     if not result.ok or result.rows is None:
-        print(f"t2sql generate: the SQL did not run ({result.error_kind}): {result.error}", file=sys.stderr)
+        print(f"t2sql {command}: the SQL did not run ({result.error_kind}): {result.error}", file=sys.stderr)
         return 1
     print(format_rows(result.rows, max_rows, columns))
     return 0
