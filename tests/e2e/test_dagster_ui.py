@@ -173,3 +173,11 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
             shot(name)
             page.get_by_role("dialog").get_by_role("button", name="Close").click()
             page.get_by_role("dialog").wait_for(state="hidden")  # gone, not fading out, before the next one opens
+
+        # 5. The adapter's page: EX and ROUGE-L-SQL on the validation subset at each evaluation step.
+        page.goto(f"{dagster_ui.url}/assets/lora_adapter")
+        by_step = metadata_row("validation_by_step")
+        by_step.wait_for()
+        for text in ("ROUGE-L-SQL F1", "token accuracy", "EX"):
+            expect(by_step, f"the by-step table has no {text!r} column").to_contain_text(text, timeout=15_000)
+        shot("8-lora-adapter-by-step")
