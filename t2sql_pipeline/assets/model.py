@@ -49,6 +49,9 @@ def lora_adapter(
 ) -> Output[AdapterManifest]:
     """A LoRA adapter trained with TRL's SFTTrainer on the training split; curves and the adapter go to MLflow.
 
+    At each evaluation step the model being trained also writes SQL for a fixed validation subset: its execution
+    accuracy and ROUGE-L-SQL F1 are MLflow curves and the `validation_by_step` table here.
+
     Training runs in its own process (data-parallel torchrun workers when `training.num_processes` > 1),
     launched through Dagster Pipes: its progress arrives in this run's log, and terminating the run stops it.
     """

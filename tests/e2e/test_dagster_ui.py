@@ -159,7 +159,7 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
         table.wait_for()
         from playwright.sync_api import expect
 
-        for row in ("execution accuracy", "valid SQL", "stops at end of turn", "EX spider/", "EX bird/", "McNemar test"):
+        for row in ("execution accuracy", "valid SQL", "stops at end of turn", "completion EX", "EX spider/", "EX bird/", "McNemar test"):
             expect(table, f"the report table has no {row!r} row").to_contain_text(row, timeout=15_000)  # markdown renders late
         assert page.locator(f"a[href$='/runs/{mlflow_run_id(events)}']").count() >= 1, "no link to the MLflow run"
         assert page.locator("a[href$='/#/models/t2sql-demo/versions/1']").count() >= 1, "no link to the registered version"
