@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "t2sql_pipeline.commands.evaluate",
     "t2sql_pipeline.commands.models",
     "t2sql_pipeline.commands.generate",
+    "t2sql_pipeline.commands.complete",
     "t2sql_pipeline.commands.serve",
 )
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from t2sql_pipeline.cli import main
-from t2sql_pipeline.commands.generate import format_rows
+from t2sql_pipeline.commands.generate import format_rows, result_columns
 from t2sql_pipeline.core.sql.execution import ExecLimits, open_readonly, run_query
 from tests.conftest import RegisteredSqlModel
 
@@ -48,7 +48,10 @@ def test_execute_runs_the_printed_sql_read_only(registry: RegisteredSqlModel, ca
     expected = run_query(conn, sql, ExecLimits(timeout_s=30))
     conn.close()
     if expected.ok:
-        assert code == 0 and "\n".join(rest) == format_rows(expected.rows, 3)
+        conn = open_readonly(shop(registry))
+        columns = result_columns(conn, sql)
+        conn.close()
+        assert code == 0 and columns and "\n".join(rest) == format_rows(expected.rows, 3, columns)
     else:
         assert code == 1 and rest == [] and expected.error in captured.err
 
@@ -82,7 +85,9 @@ def test_execute_and_print_on_real_rows(tmp_path: Path, capsys: pytest.CaptureFi
         conn.executescript("CREATE TABLE t (id INTEGER, name TEXT); INSERT INTO t VALUES (1, 'Anna'), (22, NULL), (3, 'Bo');")
     conn.close()
     assert execute_and_print(db, "SELECT id, name FROM t ORDER BY id;", max_rows=2, timeout_s=5) == 0
-    assert capsys.readouterr().out.splitlines() == ["1  Anna", "3  Bo", "(3 rows, 1 not shown)"]
+    assert capsys.readouterr().out.splitlines() == ["id  name", "--  ----", "1   Anna", "3   Bo", "(3 rows, 1 not shown)"]
+    assert execute_and_print(db, "WITH x AS (SELECT count(*) AS n FROM t) SELECT n FROM x", max_rows=2, timeout_s=5) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", "-", "3", "(1 row)"]
     assert execute_and_print(db, "DELETE FROM t;", max_rows=2, timeout_s=5) == 1
     assert "refused: DELETE" in capsys.readouterr().err
     with sqlite3.connect(db) as conn:

@@ -58,6 +58,10 @@ def report_table(report: ReportManifest) -> str:
     rows = [("execution accuracy", report.base.execution_accuracy, report.adapter.execution_accuracy)]
     rows.append(("valid SQL", report.base.valid_sql_rate, report.adapter.valid_sql_rate))
     rows.append(("stops at end of turn", report.base.end_of_turn_rate, report.adapter.end_of_turn_rate))
+    if {"base", "adapter"} <= report.completion.keys():  # evaluation.completion: the first half of each gold query given
+        base_c, adapter_c = report.completion["base"], report.completion["adapter"]
+        rows.append(("completion EX", base_c["execution_accuracy"], adapter_c["execution_accuracy"]))
+        rows.append(("completion ROUGE-L-SQL F1", base_c["rouge_l_sql"], adapter_c["rouge_l_sql"]))
     # A level missing from one model's scores had no scored question: shown as a dash, not as 0%.
     rows += [(f"EX {level}", report.base.per_level.get(level), report.adapter.per_level.get(level)) for level in ordered_levels(report.base, report.adapter)]
 

@@ -8,9 +8,10 @@ from dagster import AssetExecutionContext, MetadataValue, Output, PipesSubproces
 from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import stages
+from t2sql_pipeline.core.evaluation.during_training import metrics_table
+from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
 from t2sql_pipeline.core.training.launch import MARKER_ENV, request_for, training_command
 from t2sql_pipeline.training_process import MANIFEST_KEY
-from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 
@@ -49,6 +50,9 @@ def lora_adapter(
 ) -> Output[AdapterManifest]:
     """A LoRA adapter trained with TRL's SFTTrainer on the training split; curves and the adapter go to MLflow.
 
+    At each evaluation step the model being trained also writes SQL for a fixed validation subset: its execution
+    accuracy and ROUGE-L-SQL F1 are MLflow curves and the `validation_by_step` table here.
+
     Training runs in its own process (data-parallel torchrun workers when `training.num_processes` > 1),
     launched through Dagster Pipes: its progress arrives in this run's log, and terminating the run stops it.
     """
@@ -79,6 +83,7 @@ def lora_adapter(
             "hardware_fallbacks": MetadataValue.md("\n".join(f"- {f}" for f in manifest.hardware_fallbacks) or "none"),
             "mlflow_run_id": manifest.mlflow_run_id,
             "loss_curve": MetadataValue.md(f"![loss curve](data:image/png;base64,{curve})"),
+            "validation_by_step": MetadataValue.md(metrics_table(manifest.during_training) if manifest.during_training else "off (evaluation.during_training_examples: 0)"),
             "path": MetadataValue.path(manifest.path),
         },
     )

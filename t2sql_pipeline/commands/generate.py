@@ -61,31 +61,48 @@ def run(args: argparse.Namespace) -> int:
     return execute_and_print(args.db, sql, args.max_rows, args.timeout)
 
 
-def execute_and_print(db_path: Path, sql: str, max_rows: int, timeout_s: float) -> int:
+def execute_and_print(db_path: Path, sql: str, max_rows: int, timeout_s: float, command: str = "generate") -> int:
     """Run `sql` read-only within `timeout_s`; print at most `max_rows` rows as an aligned table."""
     from t2sql_pipeline.core.sql.execution import ExecLimits, open_readonly, run_query
 
     conn = open_readonly(db_path)
     try:
         result = run_query(conn, sql, ExecLimits(timeout_s=timeout_s))
+        columns = result_columns(conn, sql) if result.ok else ()
     finally:
         conn.close()
     if not result.ok or result.rows is None:
-        print(f"t2sql generate: the SQL did not run ({result.error_kind}): {result.error}", file=sys.stderr)
+        print(f"t2sql {command}: the SQL did not run ({result.error_kind}): {result.error}", file=sys.stderr)
         return 1
-    print(format_rows(result.rows, max_rows))
+    print(format_rows(result.rows, max_rows, columns))
     return 0
 
 
-def format_rows(rows: tuple[tuple[Any, ...], ...], max_rows: int) -> str:
-    """Rows as left-aligned columns, then `(N rows)`, with a note when some were left out.
+def result_columns(conn: Any, sql: str) -> tuple[str, ...]:
+    """The column names of a read statement that has just run, without running it again (LIMIT 0 stops before
+    the first row; SQLite accepts a WITH or VALUES statement as a subquery)."""
+    import sqlite3
 
-    >>> print(format_rows(((1, "Anna"), (22, None)), 10))
+    try:
+        cursor = conn.execute(f"SELECT * FROM ({sql.strip().rstrip(';')}) LIMIT 0")
+    except sqlite3.Error:  # e.g. a trailing comment the subquery cannot close over: print the rows without a header
+        return ()
+    return tuple(str(d[0]) for d in cursor.description or ())
+
+
+def format_rows(rows: tuple[tuple[Any, ...], ...], max_rows: int, columns: tuple[str, ...] = ()) -> str:
+    """Rows as left-aligned columns under their names (when given), then `(N rows)`, with a note when some were left out.
+
+    >>> print(format_rows(((1, "Anna"), (22, None)), 10, ("id", "name")))
+    id  name
+    --  ----
     1   Anna
     22  NULL
     (2 rows)
     """
-    shown = [["NULL" if value is None else str(value) for value in row] for row in rows[:max_rows]]
+    body = [["NULL" if value is None else str(value) for value in row] for row in rows[:max_rows]]
+    header = [list(columns), ["-" * len(name) for name in columns]] if columns and (not body or len(columns) == len(body[0])) else []
+    shown = header + body
     widths = [max(len(row[i]) for row in shown) for i in range(len(shown[0]))] if shown else []
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in shown]
     more = f", {len(rows) - max_rows} not shown" if len(rows) > max_rows else ""

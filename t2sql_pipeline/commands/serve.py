@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="serve POST /generate_sql and a form page for a registered model")
+    parser = subparsers.add_parser("serve", help="serve POST /generate_sql, /complete_sql and a page for a registered model")
     parser.add_argument("--model", required=True, metavar="NAME[@alias|/version]", help="e.g. t2sql-demo@champion")
     parser.add_argument("--db-dir", required=True, type=Path, metavar="DIR", help="databases answered by db_id: DIR/<db_id>/<db_id>.sqlite or DIR/<db_id>.sqlite")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
@@ -25,13 +25,16 @@ def run(args: argparse.Namespace) -> int:
     from t2sql_pipeline.core.state import mlflow_tracking_uri
     from t2sql_pipeline.serving.app import create_app
     from t2sql_pipeline.serving.generator import PyfuncGenerator
+    from t2sql_pipeline.serving.page_api import model_card_from_tags
 
     if not args.db_dir.is_dir():
         print(f"t2sql serve: --db-dir {args.db_dir}: not a folder", file=sys.stderr)
         return 2
     tracking_uri = mlflow_tracking_uri()
     try:
-        version = resolve_reference(MlflowClient(tracking_uri), args.model)
+        client = MlflowClient(tracking_uri)
+        version = resolve_reference(client, args.model)
+        card = model_card_from_tags(version.name, version.version, version.aliases, client.get_model_version(version.name, version.version).tags)
         generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}")
     except ModelReferenceError as error:
         print(f"t2sql serve: {error}", file=sys.stderr)
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     except (MlflowException, OSError) as error:
         print(f"t2sql serve: {args.model} does not load as an MLflow model: {error}", file=sys.stderr)
         return 2
-    app = create_app(generator, args.db_dir, model_reference=f"{version.name}/{version.version}")
+    app = create_app(generator, args.db_dir, model_reference=f"{version.name}/{version.version}", card=card)
     print(f"serving {version.name} version {version.version} on http://{args.host}:{args.port}/ (databases in {args.db_dir})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -77,6 +77,7 @@ class AdapterManifest(Manifest):
     resumed_from_step: int = 0  # > 0: this run continued a crashed run's checkpoint
     hardware_fallbacks: list[str] = []  # settings that could not apply on this machine, and what was used instead
     starts_from: str | None = None  # a GRPO adapter: the SFT adapter it continued (its reference in the evaluation)
+    during_training: list[dict[str, float | int | None]] = []  # per evaluation step: EX and ROUGE-L-SQL on a validation subset
 
 
 class ModelScore(Manifest):
@@ -104,6 +105,7 @@ class ReportManifest(Manifest):
     data_version: str
     eval_split: str  # fingerprint of the evaluated rows (the promotion gate compares only like with like)
     code_version: str
+    completion: dict[str, dict[str, float]] = {}  # "base"/"adapter" -> completion EX, ROUGE-L-SQL F1 (evaluation.completion)
 
 
 class RegistrationManifest(Manifest):

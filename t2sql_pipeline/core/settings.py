@@ -157,6 +157,7 @@ class TrainingSettings(_Strict):
     packing: bool = True
     group_by_length: bool = False  # batches of similar lengths: little padding computed, less random batches
     num_processes: PositiveInt = 1  # data-parallel workers (torchrun); 1 trains in a single process
+    completion_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # extra completion copies of training examples (core.training.completion_examples)
 
     @field_validator("save_strategy", mode="before")
     @classmethod
@@ -206,6 +207,8 @@ class EvaluationSettings(_Strict):
     timeout_s: Annotated[float, Field(gt=0.0)]
     workers: PositiveInt
     max_examples: NonNegativeInt  # 0 = the whole test split
+    completion: bool = True  # measure completion too (core.completion_evaluation)
+    during_training_examples: NonNegativeInt = 16  # validation questions scored (EX, ROUGE-L-SQL) at each evaluation step; 0 = off
 
 
 class RegistrySettings(_Strict):

@@ -136,6 +136,11 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
     datasets, stats = {}, {}
     for name, members in splits.items():
         rows, token_stats = tokenize_split(members, tokenizer, fmt, s.prompt.max_seq_length, s.prompt.include_evidence)
+        if name == "train" and s.training.completion_fraction > 0:
+            from t2sql_pipeline.core.training.completion_examples import add_completion_examples
+
+            rows, added = add_completion_examples(rows, tokenizer, s.training.completion_fraction, s.experiment.seed)
+            ctx.log(f"train: {added} completion examples added (the gold SQL cut at a token boundary, loss on the rest)")
         if not rows:
             raise ValueError(f"split {name!r} is empty after tokenization ({token_stats.dropped_too_long} too long)")
         datasets[name] = Dataset.from_list(rows)
@@ -215,10 +220,18 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
             if "eval_loss" in metrics:  # one progress line per evaluation; every step goes to MLflow
                 accuracy = metrics.get("eval_mean_token_accuracy", float("nan"))
                 ctx.log(f"step {step}: validation loss {metrics['eval_loss']:.4f}, token accuracy {accuracy:.1%}")
+            if "eval_ex" in metrics:
+                ctx.log(f"step {step}: validation subset EX {metrics['eval_ex']:.1%}, ROUGE-L-SQL F1 {metrics['eval_rouge_l_sql']:.4f}")
 
+        generation_metrics = None
+        examples = ctx.settings.evaluation.during_training_examples
+        if examples and "prompt_ids" in data["validation"].column_names:  # EX and ROUGE-L-SQL at each evaluation step
+            from t2sql_pipeline.core.evaluation.during_training import build_generation_metrics_callback, subset_rows
+
+            generation_metrics = build_generation_metrics_callback(subset_rows(data["validation"], examples), ctx.settings, record)
         manifest = train_adapter(
-            base.path, data["train"], data["validation"], ctx.settings, out,
-            metrics_sink=record, checkpoint_dir=checkpoints, log=ctx.log, mlflow_run_id=run.run_id,
+            base.path, data["train"], data["validation"], ctx.settings, out, metrics_sink=record, checkpoint_dir=checkpoints,
+            log=ctx.log, mlflow_run_id=run.run_id, generation_metrics=generation_metrics,
         )  # fmt: skip
         run.log_artifacts(manifest.path, "adapter")
         run.log_artifact(manifest.loss_curve_path)
@@ -266,12 +279,18 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         rows = rows[: ctx.settings.evaluation.max_examples]
     # A GRPO adapter is compared with the SFT adapter it started from, a first adapter with its base model.
     reference = "SFT adapter" if adapter.starts_from else "base model"
-    evaluations = []
+    evaluations, completions = [], []
     for label, adapter_path in (("base", adapter.starts_from), ("adapter", adapter.path)):
         model, tokenizer = load_for_evaluation(base.path, adapter_path, ctx.settings)
         evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings, log=ctx.log))
         name = reference if label == "base" else "adapter"
         ctx.log(f"{name}: execution accuracy {evaluations[-1].score.execution_accuracy:.1%} on {len(rows)} {split} questions")
+        if ctx.settings.evaluation.completion:
+            from t2sql_pipeline.core.evaluation.completion_evaluation import evaluate_completion
+
+            completions.append(evaluate_completion(label, model, tokenizer, rows, ctx.settings, splits.prompt_format))
+            c = completions[-1][0]
+            ctx.log(f"{name}: completion (first half of the gold query given) EX {c.execution_accuracy:.1%}, ROUGE-L-SQL F1 of the rest {c.rouge_l_sql:.4f}")
     base_eval, adapter_eval = evaluations
     out = ctx.stage_dir("evaluation_report")
     predictions_path = out / "predictions.jsonl"
@@ -279,6 +298,12 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         for evaluation in evaluations:
             for record in evaluation.records:
                 handle.write(json.dumps({"model": evaluation.label, **asdict(record)}) + "\n")
+    if completions:
+        with (out / "completions.jsonl").open("w", encoding="utf-8") as handle:
+            for score, records in completions:
+                for completion in records:
+                    handle.write(json.dumps({"model": score.label, **asdict(completion)}) + "\n")
+    completion_scores = {score.label: {k: v for k, v in asdict(score).items() if k != "label"} for score, _ in completions}
     scores = {e.label: e.score for e in evaluations}
     paired = [(b.exec_match, a.exec_match) for b, a in zip(base_eval.records, adapter_eval.records) if b.exec_match is not None and a.exec_match is not None]
     mcnemar = mcnemar_exact([bool(b) for b, _ in paired], [bool(a) for _, a in paired])
@@ -292,7 +317,10 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     }
     report_path.write_text(
         json.dumps(
-            {**{k: v.model_dump() for k, v in scores.items()}, "reference_model": reference, "evaluated_split": split, "mcnemar_adapter_vs_base": asdict(mcnemar), **provenance},
+            {
+                **{k: v.model_dump() for k, v in scores.items()}, "reference_model": reference, "evaluated_split": split,
+                "mcnemar_adapter_vs_base": asdict(mcnemar), "completion": completion_scores, **provenance,
+            },  # fmt: skip
             indent=1,
         ),
         encoding="utf-8",
@@ -309,6 +337,8 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
                 adapter.global_step,
             )
         run.log_metrics({"mcnemar_p_value": mcnemar.p_value}, adapter.global_step)
+        for label, figures in completion_scores.items():
+            run.log_metrics({f"{label}_completion_execution_accuracy": figures["execution_accuracy"], f"{label}_completion_rouge_l_sql": figures["rouge_l_sql"]}, adapter.global_step)
         run.log_artifacts(str(out), "evaluation")
     return ReportManifest(
         path=str(report_path),
@@ -322,6 +352,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
         mcnemar_only_adapter=mcnemar.only_second,
         mcnemar_p_value=mcnemar.p_value,
         mlflow_run_id=adapter.mlflow_run_id,
+        completion=completion_scores,
         **provenance,
     )
 

@@ -1,4 +1,5 @@
-"""The HTTP API of `t2sql serve`: `POST /generate_sql` {question, schema | db_id, evidence?} -> {sql}.
+"""The HTTP API of `t2sql serve`: `POST /generate_sql` {question, schema | db_id, evidence?} -> {sql},
+and the page's routes (`serving.page_api`: /complete_sql, /run_sql, /model, /databases/{db_id}/schema).
 
 The request/response shape is the one existing text-to-SQL front ends use. Every
 error is JSON `{"error": "<message>"}`: 400 for a refused db_id, 404 for an
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from t2sql_pipeline.serving.databases import DatabaseFolder, DatabaseNotFound, DatabaseRefused
 from t2sql_pipeline.serving.generator import SqlGenerator
 from t2sql_pipeline.serving.page import PAGE_HTML
+from t2sql_pipeline.serving.page_api import ModelCard, add_page_routes
 
 MAX_QUESTION_CHARS = 2_000
 MAX_SCHEMA_CHARS = 200_000
@@ -52,14 +54,17 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def describe_validation(exc: RequestValidationError) -> str:
+ALLOWED_FIELDS = {"/complete_sql": "prefix, question, schema, db_id, evidence", "/run_sql": "db_id, sql"}  # default: /generate_sql's
+
+
+def describe_validation(exc: RequestValidationError, allowed: str = "question, schema, db_id, evidence") -> str:
     """One line per problem, each naming the field: `schema: String should have at most 200000 characters`."""
     messages = []
     for item in exc.errors():
         location = [str(part) for part in item.get("loc", ()) if part != "body"]
         kind = item.get("type", "")
         if kind == "extra_forbidden":
-            messages.append(f"unknown field {location[-1]!r} (allowed: question, schema, db_id, evidence)")
+            messages.append(f"unknown field {location[-1]!r} (allowed: {allowed})")
         elif kind == "json_invalid":
             messages.append("the request body is not valid JSON")
         elif kind == "missing" and not location:
@@ -71,8 +76,8 @@ def describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(messages) or "invalid request"
 
 
-def create_app(generator: SqlGenerator, db_dir: Path, model_reference: str = "") -> FastAPI:
-    """The API over `generator`, answering `db_id`s from `db_dir`."""
+def create_app(generator: SqlGenerator, db_dir: Path, model_reference: str = "", card: ModelCard | None = None) -> FastAPI:
+    """The API over `generator`, answering `db_id`s from `db_dir`; `card` says which model answers."""
     databases = DatabaseFolder(db_dir)
     app = FastAPI(title="t2sql", description="Questions to SQL with a registered LoRA adapter.", docs_url=None, redoc_url=None)
 
@@ -90,8 +95,9 @@ def create_app(generator: SqlGenerator, db_dir: Path, model_reference: str = "")
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(422, describe_validation(exc))
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        allowed = ALLOWED_FIELDS.get(request.url.path)
+        return error(422, describe_validation(exc, allowed) if allowed else describe_validation(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -129,5 +135,8 @@ def create_app(generator: SqlGenerator, db_dir: Path, model_reference: str = "")
         except ValueError as bad:  # the model's own input checks (e.g. a prompt over its token limit, an unreadable database)
             return error(400, str(bad))
         return GenerateResponse(sql=sql)
+
+    name, _, version = model_reference.partition("/")
+    add_page_routes(app, databases, generator, card or ModelCard(name or "unknown", version))
 
     return app

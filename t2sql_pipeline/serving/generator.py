@@ -12,6 +12,10 @@ class SqlGenerator(Protocol):
         """SQL for one question, given the schema text or a database file (exactly one)."""
         ...
 
+    def complete(self, prefix: str, *, question: str | None, schema: str | None, db_path: Path | None, evidence: str | None) -> str:
+        """The query that starts with `prefix` verbatim, completed by the model."""
+        ...
+
 
 class PyfuncGenerator:
     """A loaded `mlflow.pyfunc` SQL model; one request generates at a time (the model is not thread-safe)."""
@@ -36,3 +40,13 @@ class PyfuncGenerator:
         frame = pd.DataFrame([{key: value for key, value in row.items() if value is not None}])
         with self._lock:
             return str(list(self.model.predict(frame))[0])
+
+    def complete(self, prefix: str, *, question: str | None, schema: str | None, db_path: Path | None, evidence: str | None) -> str:
+        import pandas as pd
+
+        row = {"question": question, "schema": schema, "db_path": str(db_path) if db_path else None, "evidence": evidence, "prefix": prefix}
+        frame = pd.DataFrame([{key: value for key, value in row.items() if value is not None}])
+        # The Python model itself, past MLflow's signature check: versions logged before the `prefix` column
+        # existed would drop it there. Their code is this package's (models from code), so they complete too.
+        with self._lock:
+            return str(list(self.model.unwrap_python_model().predict(None, frame))[0])

@@ -62,3 +62,12 @@ def test_links_point_at_the_mlflow_ui_run_and_version_pages(tmp_path: Path, monk
     configured = MlflowTrackingResource(tracking_uri=tracking_uri)
     assert configured.model_version_url("t2sql demo", "3") == "https://mlflow.example.org/#/models/t2sql%20demo/versions/3"
     assert MlflowTrackingResource(tracking_uri=tracking_uri, ui_url="http://h:1").run_url(run_id).startswith(f"http://h:1/#/experiments/{experiment_id}/")
+
+
+def test_table_shows_completion_when_measured(tmp_path: Path) -> None:
+    report = make_report(tmp_path).model_copy(
+        update={"completion": {"base": {"execution_accuracy": 0.0, "rouge_l_sql": 0.125}, "adapter": {"execution_accuracy": 0.75, "rouge_l_sql": 0.9}}}
+    )
+    lines = report_table(report).splitlines()
+    assert lines[5:7] == ["| completion EX | 0.0% | 75.0% |", "| completion ROUGE-L-SQL F1 | 12.5% | 90.0% |"]
+    assert "completion" not in report_table(make_report(tmp_path))  # not measured: no rows

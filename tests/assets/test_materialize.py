@@ -73,6 +73,13 @@ def test_whole_graph_materializes_and_the_failed_gate_stops_registration(tmp_pat
     experiment_id = run.info.experiment_id
     assert page["mlflow_run"].value == f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{report.mlflow_run_id}"
     assert "evaluation/accuracy_chart.png" in {a.path for a in client.list_artifacts(report.mlflow_run_id, "evaluation")}
+    # EX and ROUGE-L-SQL while training: a row per evaluation step (eval_steps=2 of 4) on the lora_adapter page,
+    # the same figures as the MLflow curves; completion rows on the report.
+    by_step = metadata["lora_adapter"]["validation_by_step"].value.splitlines()
+    assert by_step[0].startswith("| step | epoch | eval loss |") and [line.split("|")[1].strip() for line in by_step[2:]] == ["2", "4"]
+    curve = {m.step: m.value for m in client.get_metric_history(report.mlflow_run_id, "eval_ex")}
+    assert [f"{curve[step]:.1%}" for step in (2, 4)] == [line.split("|")[5].strip() for line in by_step[2:]]
+    assert "| completion EX |" in page["report"].value and set(report.completion) == {"base", "adapter"}
 
 
 def test_definitions_resources_are_the_ones_the_assets_need() -> None:

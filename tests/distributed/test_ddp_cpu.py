@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from t2sql_pipeline.core.training.launch import run_training_processes
-from t2sql_pipeline.core.records import AdapterManifest
+from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SplitsManifest
 from tests.assets.tiny_training import make_tiny_upstream, training_processes
-from tests.core.training.test_sft import tiny_settings
+from tests.core.training.test_sft import QUESTIONS, make_rows, tiny_settings
 
 STEPS = 8
 COMMON = [
@@ -40,6 +40,28 @@ def adapter_norm(manifest: AdapterManifest) -> tuple[float, float]:
     return lora_b, everything
 
 
+def with_scored_validation(root: Path, splits: SplitsManifest, base: BaseModelManifest) -> tuple[SplitsManifest, BaseModelManifest]:
+    """The tiny splits with what EX while training needs on the validation rows (prompts, gold SQL, a database)."""
+    import sqlite3
+
+    from datasets import Dataset, DatasetDict, load_from_disk
+
+    db = root / "db" / "tiny" / "tiny.sqlite"
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as conn:
+        for table, column in QUESTIONS:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({column} TEXT)")
+    conn.close()
+    data = load_from_disk(splits.path)
+    validation = [
+        {**row, "prompt_ids": row["input_ids"][: made["prompt_length"]], "gold_sql": f"SELECT {c}, count(*) FROM {t} GROUP BY {c}", "db_id": "tiny", "db_path": str(db), "source": "spider"}
+        for row, made, (t, c) in zip(data["validation"].to_list(), make_rows(base.path), QUESTIONS * 4)
+    ]
+    path = root / "dataset-scored"
+    DatasetDict({"train": data["train"], "validation": Dataset.from_list(validation)}).save_to_disk(str(path))
+    return splits.model_copy(update={"path": str(path)}), base
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[AdapterManifest, set[str], str, Path]]:
     """One training per process count, each with its own tracking store; the files seen under its checkpoints."""
@@ -47,7 +69,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[AdapterMan
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     root = tmp_path_factory.mktemp("ddp")
-    splits, base = make_tiny_upstream(root)
+    splits, base = with_scored_validation(root, *make_tiny_upstream(root))
     results = {}
     for processes, batch in ((1, 4), (2, 2)):
         settings = tiny_settings(*COMMON, f"training.num_processes={processes}", f"training.per_device_batch_size={batch}")
@@ -94,6 +116,9 @@ def test_only_rank_zero_tracks_saves_and_reports(runs: dict[int, tuple[AdapterMa
     assert run.info.run_id == manifest.mlflow_run_id and run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == list(range(1, STEPS + 1))  # no rank logs twice
     assert run.data.params["training.num_processes"] == "2"
+    # EX while training: rank 0 alone generates at the evaluation step (rank 1 waits), one row, one MLflow point.
+    assert [row["step"] for row in manifest.during_training] == [STEPS]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "eval_ex")] == [STEPS]
 
     # One checkpoint tree, saved every 2 steps. The Trainer writes the adapter, optimizer, scheduler and state on rank 0
     # only; each rank adds its own RNG state (rng_state_<rank>.pth), which an exact resume of that rank needs.

@@ -147,7 +147,7 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
         table.wait_for()
         from playwright.sync_api import expect
 
-        for row in ("execution accuracy", "valid SQL", "stops at end of turn", "EX spider/", "EX bird/", "McNemar test"):
+        for row in ("execution accuracy", "valid SQL", "stops at end of turn", "completion EX", "EX spider/", "EX bird/", "McNemar test"):
             expect(table, f"the report table has no {row!r} row").to_contain_text(row, timeout=15_000)  # markdown renders late
         assert page.locator(f"a[href$='/runs/{metadata_value(events, 'evaluation_report', 'mlflow_run_id')}']").count() >= 1, "no link to the MLflow run"
         # The quick demo's adapter learns: it beats its base model (0%, random weights); 18.8% on a busy machine.
@@ -165,9 +165,17 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
             page.get_by_role("dialog").get_by_role("button", name="Close").click()
             page.get_by_role("dialog").wait_for(state="hidden")  # gone, not fading out, before the next one opens
 
-        # 5. Registration ran after the blocking check passed: the registered version and its champion decision.
+        # 5. The adapter's page: EX and ROUGE-L-SQL on the validation subset at each evaluation step.
+        page.goto(f"{dagster_ui.url}/assets/lora_adapter")
+        by_step = metadata_row("validation_by_step")
+        by_step.wait_for()
+        for text in ("ROUGE-L-SQL F1", "token accuracy", "EX"):
+            expect(by_step, f"the by-step table has no {text!r} column").to_contain_text(text, timeout=15_000)
+        shot("8-lora-adapter-by-step")
+
+        # 6. Registration ran after the blocking check passed: the registered version and its champion decision.
         assert metadata_value(events, "registered_adapter", "registered_model").startswith("t2sql-demo v1 (")
         page.goto(f"{dagster_ui.url}/assets/registered_adapter")
         metadata_row("champion_promoted").wait_for()
         assert page.locator("a[href$='/#/models/t2sql-demo/versions/1']").count() >= 1, "no link to the registered version"
-        shot("8-registered-adapter")
+        shot("9-registered-adapter")

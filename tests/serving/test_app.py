@@ -79,9 +79,9 @@ def test_databases_health_and_page(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok", "model": "t2sql-demo/1"}
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for element in ('id="generate-form"', 'id="question"', 'id="db_id"', 'id="evidence"', 'id="submit"', '<pre id="sql">', '<p id="error"'):
+    for element in ('id="generate-form"', 'id="question"', 'id="db_id"', 'id="evidence"', 'id="submit"', '<pre id="sql"', '<p id="error"'):
         assert element in page.text
-    assert 'fetch("/generate_sql"' in page.text and 'fetch("/databases")' in page.text
+    assert '"/generate_sql"' in page.text and 'call("/databases")' in page.text
 
 
 @pytest.mark.parametrize(

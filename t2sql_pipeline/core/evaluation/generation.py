@@ -14,6 +14,7 @@ class GeneratedAnswer:
     text: str  # decoded without special tokens
     stopped: bool  # the model ended its answer with the end-of-turn (eos) token, rather than hitting max_new_tokens
     new_tokens: int  # tokens generated, the eos included
+    token_ids: tuple[int, ...] = ()  # the generated ids, the eos included (completion decodes them with the prefix)
 
 
 def generate_completions(
@@ -74,7 +75,7 @@ def generate_answers(
             # pad = eos for many chat models: the first eos ends the answer, what follows is padding.
             stopped = eos_id is not None and eos_id in generated
             kept = generated[: generated.index(eos_id) + 1] if stopped else generated
-            answers[index] = GeneratedAnswer(tokenizer.decode(kept, skip_special_tokens=True), stopped, len(kept))
+            answers[index] = GeneratedAnswer(tokenizer.decode(kept, skip_special_tokens=True), stopped, len(kept), tuple(kept))
         if on_batch is not None:
             on_batch(min(start + batch_size, len(order)), len(order))
     return [answer for answer in answers if answer is not None]

@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     from mlflow.models import ModelSignature
 
 LOGGED_MODEL_NAME = "sql_model"  # the model's name inside its run
-INPUT_COLUMNS = ("question", "schema", "db_path", "evidence")
+INPUT_COLUMNS = ("question", "schema", "db_path", "evidence", "prefix")  # prefix: complete a started query
 
 
 class SqlModelInputError(ValueError):
-    """An input row the model cannot answer: no question, or not exactly one of schema/db_path."""
+    """An input row the model cannot answer: no question (nor prefix), or not exactly one of schema/db_path."""
 
 
 @dataclass(frozen=True)
@@ -51,23 +51,25 @@ class SqlRequest:
     schema: str | None
     db_path: str | None
     evidence: str | None
+    prefix: str | None = None  # the start of the query: the answer is this text verbatim, continued
 
 
 def requests_from_frame(frame: pd.DataFrame) -> list[SqlRequest]:
     """Validate a DataFrame of requests; the error names the row and the problem."""
     unknown = sorted(set(frame.columns) - set(INPUT_COLUMNS))
     if unknown:
-        raise SqlModelInputError(f"unknown input columns {unknown}; expected question, schema or db_path, and optionally evidence")
-    if "question" not in frame.columns:
-        raise SqlModelInputError("input has no 'question' column")
+        raise SqlModelInputError(f"unknown input columns {unknown}; expected question, schema or db_path, and optionally evidence, prefix")
+    if "question" not in frame.columns and "prefix" not in frame.columns:
+        raise SqlModelInputError("input has no 'question' column (nor a 'prefix' to complete)")
     requests = []
     for index, row in enumerate(frame.to_dict(orient="records")):
         values = {column: _text(row.get(column)) for column in INPUT_COLUMNS}
-        if not values["question"]:
-            raise SqlModelInputError(f"row {index}: 'question' is empty")
+        values["prefix"] = _prefix(row.get("prefix"))
+        if not values["question"] and values["prefix"] is None:
+            raise SqlModelInputError(f"row {index}: 'question' is empty" + (" (and so is 'prefix')" if "prefix" in frame.columns else ""))
         if (values["schema"] is None) == (values["db_path"] is None):
             raise SqlModelInputError(f"row {index}: give exactly one of 'schema' (CREATE TABLE text) or 'db_path' (a SQLite file)")
-        requests.append(SqlRequest(values["question"], values["schema"], values["db_path"], values["evidence"]))  # type: ignore[arg-type]
+        requests.append(SqlRequest(values["question"] or "", values["schema"], values["db_path"], values["evidence"], values["prefix"]))
     return requests
 
 
@@ -80,12 +82,19 @@ def _text(value: Any) -> str | None:
     return value if value.strip() else None
 
 
+def _prefix(value: Any) -> str | None:
+    # Unlike the other fields, a prefix keeps its own whitespace (it is returned verbatim); blank means none.
+    text = _text(value)
+    return value if text is not None else None
+
+
 def sql_model_signature() -> ModelSignature:
-    """question (required), schema / db_path / evidence (optional) strings in; one SQL string per row out."""
+    """question, schema, db_path, evidence, prefix strings in (each optional to MLflow: a completion needs no
+    question; `requests_from_frame` checks each row); one SQL string per row out."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = Schema([ColSpec("string", "question")] + [ColSpec("string", name, required=False) for name in INPUT_COLUMNS[1:]])
+    inputs = Schema([ColSpec("string", name, required=False) for name in INPUT_COLUMNS])
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]))
 
 
@@ -103,8 +112,21 @@ class SqlModel(PythonModel):
         self.model, self.tokenizer = load_for_evaluation(base, context.artifacts["adapter"], self.settings)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> list[str]:
+        """SQL per row; rows with a `prefix` are completions of it (versions registered before the prefix column
+        existed drop it in MLflow's signature check: call this method on `unwrap_python_model()` for those)."""
+        from t2sql_pipeline.core.registry.sql_completion import complete_requests
+
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return generate_sql(self.model, self.tokenizer, self.settings, self.prompt_format, requests_from_frame(frame))
+        requests = requests_from_frame(frame)
+        sql = [""] * len(requests)
+        for indices, run in (
+            ([i for i, r in enumerate(requests) if r.prefix is None], generate_sql),
+            ([i for i, r in enumerate(requests) if r.prefix is not None], complete_requests),
+        ):
+            if indices:
+                for index, text in zip(indices, run(self.model, self.tokenizer, self.settings, self.prompt_format, [requests[i] for i in indices])):
+                    sql[index] = text
+        return sql
 
 
 def prompt_ids_for(tokenizer: Any, settings: PipelineSettings, prompt_format: str, request: SqlRequest) -> list[int]:

@@ -9,6 +9,7 @@ input data, so a run killed mid-way resumes from its last complete checkpoint.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 import json
 import logging
 import math
@@ -155,6 +156,7 @@ def train_adapter(
     checkpoint_dir: Path | None = None,
     log: Callable[[str], None] = logger.warning,
     mlflow_run_id: str = "",
+    generation_metrics: Any = None,
 ) -> AdapterManifest:
     """Train a LoRA adapter on pre-tokenized `input_ids`/`labels`; save it to `output_dir/adapter`, with the
     step-by-step `log_history.json` and `loss_curve.png` beside it.
@@ -162,6 +164,8 @@ def train_adapter(
     Checkpoints go to `checkpoint_dir` (default `output_dir/checkpoints`); training resumes from the last
     complete one there, and the folder is removed after success so a rerun trains (and measures) afresh.
     `mlflow_run_id` is only recorded in the returned manifest (the caller tracks the run).
+    `generation_metrics`: a callback that scores generated SQL at each evaluation step (its `history` lands
+    in the manifest's `during_training`); built by the caller, since scoring belongs to the evaluation package.
     """
     from transformers import AutoTokenizer
     from transformers.trainer_callback import PrinterCallback
@@ -193,7 +197,7 @@ def train_adapter(
         eval_dataset=eval_dataset.select_columns(TRAIN_COLUMNS),
         processing_class=tokenizer,
         peft_config=build_lora_config(settings.lora),
-        callbacks=[build_metrics_callback(metrics_sink)],
+        callbacks=[build_metrics_callback(metrics_sink), *([generation_metrics] if generation_metrics else [])],
     )
     trainer.remove_callback(PrinterCallback)  # metrics go to the sink (MLflow), not to stdout
     resumed_from = json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else 0
@@ -227,6 +231,7 @@ def train_adapter(
         loss_curve_path=str(curve),
         resumed_from_step=resumed_from,
         hardware_fallbacks=list(plan.fallbacks),
+        during_training=[asdict(row) for row in getattr(generation_metrics, "history", [])],
     )
 
 

@@ -101,8 +101,8 @@ def test_registered_version_is_an_mlflow_model_with_signature(registered_sql_mod
     from mlflow import MlflowClient
 
     inputs = pyfunc_model.metadata.get_input_schema()
-    assert inputs.input_names() == ["question", "schema", "db_path", "evidence"]
-    assert [c.required for c in inputs.inputs] == [True, False, False, False]
+    assert inputs.input_names() == ["question", "schema", "db_path", "evidence", "prefix"]
+    assert [c.required for c in inputs.inputs] == [False] * 5  # a completion (prefix) needs no question; rows are checked in predict
     version = MlflowClient(registered_sql_model.tracking_uri).get_model_version(registered_sql_model.name, registered_sql_model.version)
     assert version.source.startswith("models:/m-") and version.tags["promotion_reason"]
     flavor = pyfunc_model.metadata.flavors["python_function"]
@@ -128,6 +128,9 @@ def test_requests_from_frame_checks_columns_without_a_model() -> None:
         requests_from_frame(pd.DataFrame([{"question": "q", "schema": "s", "sql": "SELECT 1"}]))
     with pytest.raises(SqlModelInputError, match="no 'question' column"):
         requests_from_frame(pd.DataFrame([{"schema": "x"}]))
+    with pytest.raises(SqlModelInputError, match="row 0: 'question' is empty \\(and so is 'prefix'\\)"):
+        requests_from_frame(pd.DataFrame([{"schema": "x", "prefix": "  "}]))
+    assert requests_from_frame(pd.DataFrame([{"db_path": "/x", "prefix": "SELECT * FROM "}])) == [SqlRequest("", None, "/x", None, "SELECT * FROM ")]
     assert requests_from_frame(pd.DataFrame([{"question": "q", "schema": "s", "evidence": float("nan")}])) == [SqlRequest("q", "s", None, None)]
 
 

@@ -1,0 +1,92 @@
+"""Completion measured on an evaluation split: given the first half of each gold query, how well a model finishes it.
+
+Each question's prompt is its training prompt with `evaluation_prefix(gold_sql)` pre-filled in
+the assistant turn. Scores: execution accuracy of the completed query (each source with its own
+official semantics, as for generation) and ROUGE-L F1 over SQL tokens of the part the model
+wrote against the rest of the gold query.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t2sql_pipeline.core.evaluation.completion import answer_lead, complete_sql, evaluation_prefix
+from t2sql_pipeline.core.settings import PipelineSettings
+
+
+@dataclass(frozen=True)
+class CompletionRecord:
+    example_id: str
+    prefix: str
+    gold_sql: str
+    completed_sql: str
+    exec_match: bool | None  # None: not scored (no database)
+    rouge_l_sql: float  # of the written rest against the gold rest
+
+
+@dataclass(frozen=True)
+class CompletionScore:
+    label: str
+    execution_accuracy: float  # of the scored questions
+    rouge_l_sql: float  # mean over all questions
+    n_questions: int
+    n_scored: int
+    seconds_per_question: float
+
+
+def _rest(sql: str, prefix: str) -> str:
+    return sql[len(prefix):].strip().rstrip(";").strip()
+
+
+def evaluate_completion(
+    label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings, prompt_format: str
+) -> tuple[CompletionScore, list[CompletionRecord]]:
+    """Complete each row's gold prefix with `model`; score by execution and by ROUGE-L-SQL of the rest."""
+    from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
+    from t2sql_pipeline.core.evaluation.input_files import GoldQuery
+    from t2sql_pipeline.core.sql.text_metrics import rouge_l_f1
+
+    fmt = "inst" if prompt_format == "inst" else "chat_template"
+    lead = answer_lead(tokenizer, "question", fmt)  # the same for every message
+    prefixes = [evaluation_prefix(row["gold_sql"]) for row in rows]
+    prompts = []
+    for row, prefix in zip(rows, prefixes):
+        filled = list(tokenizer(lead + prefix.rstrip(), add_special_tokens=False)["input_ids"])
+        prompts.append((list(row["prompt_ids"]) + filled, filled))
+    started = time.perf_counter()
+    g = settings.generation
+    completed = complete_sql(model, tokenizer, prompts, prefixes, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
+    seconds = time.perf_counter() - started
+    groups: dict[tuple[str, Path], list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        groups[(row["source"], Path(row["db_path"]).parent.parent)].append(index)  # <dir>/<db_id>/<db_id>.sqlite
+    matches: dict[int, bool | None] = {}
+    for (source, db_dir), indices in groups.items():
+        result = evaluate_predictions(
+            [GoldQuery(rows[i]["gold_sql"], rows[i]["db_id"]) for i in indices],
+            [completed[i] for i in indices],
+            db_dir,
+            semantics="bird" if source == "bird" else "spider",
+            timeout_s=settings.evaluation.timeout_s,
+            workers=settings.evaluation.workers,
+            text_metrics=False,
+        )
+        matches.update({index: question.exec_match for index, question in zip(indices, result.questions)})
+    records = [
+        CompletionRecord(row["example_id"], prefix, row["gold_sql"], sql, matches[i], rouge_l_f1(_rest(row["gold_sql"], prefix), _rest(sql, prefix)))
+        for i, (row, prefix, sql) in enumerate(zip(rows, prefixes, completed))
+    ]
+    scored = [bool(r.exec_match) for r in records if r.exec_match is not None]
+    score = CompletionScore(
+        label=label,
+        execution_accuracy=sum(scored) / len(scored) if scored else 0.0,
+        rouge_l_sql=sum(r.rouge_l_sql for r in records) / len(records) if records else 0.0,
+        n_questions=len(records),
+        n_scored=len(scored),
+        seconds_per_question=seconds / len(records) if records else 0.0,
+    )
+    return score, records
