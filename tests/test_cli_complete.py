@@ -25,7 +25,7 @@ def shop(registry: RegisteredSqlModel) -> Path:
 def pyfunc_model(registered_sql_model: RegisteredSqlModel):
     import mlflow.pyfunc
 
-    from t2sql_pipeline.core.sql_model import process_tracking_uri
+    from t2sql_pipeline.core.registry.sql_model import process_tracking_uri
 
     with process_tracking_uri(registered_sql_model.tracking_uri):
         return mlflow.pyfunc.load_model(f"models:/{registered_sql_model.reference}")

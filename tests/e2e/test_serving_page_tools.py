@@ -87,8 +87,10 @@ def test_page_shows_schema_runs_sql_completes_and_remembers(serving_url: tuple[s
         # The model card: name, version, aliases and the recorded execution accuracy.
         page.wait_for_function("() => document.querySelector('#model-card').textContent.includes('version')")
         card = page.inner_text("#model-card")
-        name, _, _ = served.reference.partition("@")
-        assert name in card and "@champion" in card and re.search(r"execution accuracy \d+\.\d%", card), card
+        name = re.split(r"[@/]", served.reference)[0]
+        # The tiny fixture is registered by version (its 4 steps rarely pass the gate); a trained demo is the champion.
+        alias = "@champion" if served.trained else "@candidate"
+        assert name in card and alias in card and re.search(r"execution accuracy \d+\.\d%", card), card
         # The database's tables and columns, keys marked.
         page.select_option("#db_id", "shop")
         page.wait_for_function("() => [...document.querySelectorAll('#schema .table-name')].some(e => e.textContent === 'customers')")
