@@ -2,6 +2,7 @@
 
 import logging
 import os
+import warnings
 
 # OpenMP threads that busy-wait between parallel regions steal the cores from any other process, and
 # with one busy neighbour on a 2-core machine a training step got 10x slower (benchmarks/cpu_threads.py).
@@ -14,5 +15,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(
     lambda record: not str(record.msg).startswith("Failed to load CPU gemm_4bit_forward from kernels-community")
 )
+
+# TRL 1.16 and PEFT still call transformers' deprecated `is_gradient_checkpointing` on every training and
+# model load; the notice is about their code, not the user's, so that one message is dropped.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 __version__ = "0.1.0"

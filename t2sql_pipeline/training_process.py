@@ -10,28 +10,14 @@ talks to Dagster Pipes (the small `dagster_pipes` package, not Dagster itself).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from t2sql_pipeline.core.training.launch import TrainingRequest, process_rank, world_size
+from t2sql_pipeline.core.training.launch import TrainingRequest, die_with_parent, process_rank, world_size
 from t2sql_pipeline.core.records import AdapterManifest
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with_parent() -> None:
-    """Ask Linux to send SIGTERM to this process when its parent dies, so that a launcher killed outright
-    (SIGKILL, out of memory) leaves no training process behind. A no-op elsewhere."""
-    # An ignored SIGTERM survives exec: a launcher that ignores it (some servers and test runners do) would
-    # otherwise pass that on, and the death signal would be ignored too.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
 
 def train(request: TrainingRequest, log: Callable[[str], None], *, write_result: bool = True) -> AdapterManifest | None:
     """Run the stage's training in this process; the manifest on rank 0 (also in `result_path` when asked), None on the other ranks."""
@@ -70,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m t2sql_pipeline.training_process REQUEST.json", file=sys.stderr)
         return 2
     die_with_parent()
+    from t2sql_pipeline.commands import quiet_library_output
+
+    quiet_library_output()  # progress bars of model loading interleave with the progress lines the launcher shows
     request_path = Path(args[0])
     request = TrainingRequest.read(request_path)
     if process_rank() != 0:

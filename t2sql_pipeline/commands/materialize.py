@@ -60,7 +60,7 @@ def materialize(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.experiment, args.overrides)
     quiet_library_output()
-    run_id = time.strftime("cli-%Y%m%d-%H%M%S")
+    run_id = time.strftime("cli-%Y%m%d-%H%M%S") + f"-{os.getpid()}"  # two runs started in the same second get their own folders
     ctx = RunContext(settings, artifacts_dir() / settings.experiment.name / run_id, mlflow_tracking_uri(), log=ProgressPrinter(sys.stdout))
     result = run_all(ctx)
     report, registration = result.report, result.registration

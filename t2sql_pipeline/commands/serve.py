@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from t2sql_pipeline.commands import quiet_library_output
     from t2sql_pipeline.core.registry.model_registry import ModelReferenceError, resolve_reference
     from t2sql_pipeline.core.state import mlflow_tracking_uri
     from t2sql_pipeline.serving.app import create_app
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     tracking_uri = mlflow_tracking_uri()
     try:
         client = MlflowClient(tracking_uri)
+        quiet_library_output()
         version = resolve_reference(client, args.model)
         card = model_card_from_tags(version.name, version.version, version.aliases, client.get_model_version(version.name, version.version).tags)
         generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}")

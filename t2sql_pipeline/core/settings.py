@@ -349,12 +349,15 @@ def _merge_into(
 
 
 def _describe(error: ValidationError, origins: dict[str, str], base_origin: str) -> str:
-    lines = []
+    """One line: each bad key with its origin; a union's alternatives (`list[str]`, `literal[...]`) as one key."""
+    problems: dict[tuple[str, str], list[str]] = {}
     for problem in error.errors():
-        dotted = ".".join(str(part) for part in problem["loc"] if not str(part).startswith("function-"))
-        origin = _origin_of(dotted, origins, base_origin)
-        lines.append(f"{origin}: key '{dotted}': {problem['msg']} (got {problem.get('input')!r})")
-    return "invalid settings:\n  " + "\n  ".join(lines)
+        parts = [str(part) for part in problem["loc"] if not str(part).startswith("function-") and "[" not in str(part)]
+        dotted = ".".join(parts)
+        key = (_origin_of(dotted, origins, base_origin), dotted)
+        problems.setdefault(key, []).append(f"{problem['msg']} (got {problem.get('input')!r})")
+    described = [f"{origin}: key '{dotted}': {' or '.join(dict.fromkeys(messages))}" for (origin, dotted), messages in problems.items()]
+    return "invalid settings: " + "; ".join(described)
 
 
 def _origin_of(dotted: str, origins: dict[str, str], base_origin: str) -> str:

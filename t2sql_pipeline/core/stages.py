@@ -206,7 +206,7 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
         ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name, continue_run=run_to_continue(checkpoints, ctx.log)
     ) as run:
         (checkpoints / MLFLOW_RUN_FILE).write_text(run.run_id, encoding="utf-8")  # a resumed training continues this run
-        run.log_settings(ctx.settings)
+        run.log_settings(ctx.settings, ctx.log)
 
         total_steps, first_line = planned_steps(ctx.settings, len(data["train"])), [(0, time.monotonic())]
 

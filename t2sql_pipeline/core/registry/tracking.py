@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,10 +78,22 @@ class TrackedRun:
     def __exit__(self, exc_type: object, *_: object) -> None:
         self.client.set_terminated(self.run_id, status="FAILED" if exc_type else "FINISHED")
 
-    def log_settings(self, settings: PipelineSettings) -> None:
+    def log_settings(self, settings: PipelineSettings, log: Callable[[str], None] | None = None) -> None:
+        """Every setting as a param. A continued run keeps the values it was started with (MLflow refuses to
+        change a param); a setting that differs now (one outside the checkpoint key, e.g. evaluation.*) is
+        named through `log` and recorded as the tag `t2sql.resumed_with.<key>`."""
         from mlflow.entities import Param
 
-        params = [Param(key, value[:6000]) for key, value in flatten(settings).items()]
+        logged = self.client.get_run(self.run_id).data.params
+        params = []
+        for key, value in flatten(settings).items():
+            value = value[:6000]
+            if key not in logged:
+                params.append(Param(key, value))
+            elif logged[key] != value:
+                self.client.set_tag(self.run_id, f"t2sql.resumed_with.{key}", value)
+                if log is not None:
+                    log(f"setting {key} changed since this run started ({logged[key]} -> {value}); the MLflow run keeps {logged[key]} as its param")
         for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
             self.client.log_batch(self.run_id, params=params[start:start + 100])
 

@@ -8,6 +8,7 @@ data-parallel workers. Dagster starts the command through Pipes (assets/model.py
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -52,6 +53,19 @@ class TrainingRequest(BaseModel):
         if not path.is_file():
             raise FileNotFoundError(f"training request {path} does not exist")
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent dies, so that a launcher killed outright
+    (SIGKILL, out of memory) leaves no training process behind. A no-op elsewhere. Also a `preexec_fn`."""
+    # An ignored SIGTERM survives exec: a launcher that ignores it (some servers and test runners do) would
+    # otherwise pass that on, and the death signal would be ignored too.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def process_rank() -> int:
@@ -133,7 +147,8 @@ def run_training_processes(settings: PipelineSettings, splits: SplitsManifest, b
     """
     request_path, request = request_for(settings, splits, base, run_dir, tracking_uri)
     command = training_command(settings, request_path)
-    process = subprocess.Popen(command, env={**os.environ, MARKER_ENV: str(request_path)})
+    # torchrun dies with this process (then stops its workers): a launcher killed with -9 leaves no training behind.
+    process = subprocess.Popen(command, env={**os.environ, MARKER_ENV: str(request_path)}, preexec_fn=die_with_parent)
     try:
         code = process.wait()
     except BaseException:

@@ -79,3 +79,44 @@ def test_an_interrupt_inside_a_deferred_block_is_raised_when_it_ends() -> None:
         finished.append("no signal, no exception")
     assert len(finished) == 2
     signal.signal(signal.SIGINT, previous)
+
+
+def test_a_child_started_with_die_with_parent_dies_with_its_launcher(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What keeps torchrun (and so its workers) from outliving a `t2sql materialize` killed with -9."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    launcher = (
+        "import subprocess, sys, time\n"
+        "from t2sql_pipeline.core.training.launch import die_with_parent\n"
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], preexec_fn=die_with_parent)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", launcher])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the launcher never started its child"
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        # A zombie whose parent (this test's orphaned child, reparented to init) has not reaped it counts as gone.
+        try:
+            if open(f"/proc/{child}/stat").read().split()[2] == "Z":
+                return
+        except FileNotFoundError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the child outlived its launcher")
