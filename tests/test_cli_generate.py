@@ -97,3 +97,11 @@ def test_execute_and_print_on_real_rows(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_format_rows_of_an_empty_result() -> None:
     assert format_rows((), 5) == "(0 rows)"
+
+
+@pytest.mark.slow
+def test_execution_voting_from_the_command_line(registry: RegisteredSqlModel, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--model", registry.reference, "--db", str(shop(registry)), "--strategy", "execution_vote", "--candidates", "2", QUESTION]) == 0
+    assert capsys.readouterr().out.strip().endswith(";")
+    assert main(["generate", "--model", registry.reference, "--db", str(shop(registry)), "--strategy", "execution_vote", "--candidates", "1", QUESTION]) == 2
+    assert "num_candidates" in capsys.readouterr().err

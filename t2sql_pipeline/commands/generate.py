@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from t2sql_pipeline.commands import add_strategy_arguments, strategy_params
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("generate", help="write SQL for a question with a registered model (NAME@alias)")
@@ -17,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--execute", action="store_true", help="also run the SQL read-only and print the rows")
     parser.add_argument("--max-rows", type=int, default=20, metavar="N", help="rows printed with --execute (default 20)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="query time limit with --execute (default 30 s)")
+    add_strategy_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     except ModelReferenceError as error:
         return fail(str(error))
     try:
-        generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}")
+        generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}", strategy_params(args))
     except (MlflowException, OSError) as error:
         return fail(f"{version.name} version {version.version} does not load as an MLflow model ({version.source}): {error}")
     try:

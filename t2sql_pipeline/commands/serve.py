@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from t2sql_pipeline.commands import add_strategy_arguments, strategy_params
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="serve POST /generate_sql, /complete_sql and a page for a registered model")
@@ -13,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db-dir", required=True, type=Path, metavar="DIR", help="databases answered by db_id: DIR/<db_id>/<db_id>.sqlite or DIR/<db_id>.sqlite")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000)
+    add_strategy_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         quiet_library_output()
         version = resolve_reference(client, args.model)
         card = model_card_from_tags(version.name, version.version, version.aliases, client.get_model_version(version.name, version.version).tags)
-        generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}")
+        generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}", strategy_params(args))
     except ModelReferenceError as error:
         print(f"t2sql serve: {error}", file=sys.stderr)
         return 2

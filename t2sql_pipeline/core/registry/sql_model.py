@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 LOGGED_MODEL_NAME = "sql_model"  # the model's name inside its run
 INPUT_COLUMNS = ("question", "schema", "db_path", "evidence", "prefix")  # prefix: complete a started query
+# (name, MLflow type, default): `predict(..., params={"strategy": "execution_vote", "num_candidates": 8})`.
+PREDICT_PARAMS = (("strategy", "string", "greedy"), ("num_candidates", "long", 8), ("temperature", "double", 0.8), ("top_p", "double", 0.95))
 
 
 class SqlModelInputError(ValueError):
@@ -94,8 +96,12 @@ def sql_model_signature() -> ModelSignature:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
+    from mlflow.types import ParamSchema, ParamSpec
+
     inputs = Schema([ColSpec("string", name, required=False) for name in INPUT_COLUMNS])
-    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]))
+    # Predict-time generation settings (the registered model's own `generation.*` are the defaults).
+    params = ParamSchema([ParamSpec(name, kind, default) for name, kind, default in PREDICT_PARAMS])
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("string")]), params=params)
 
 
 class SqlModel(PythonModel):
@@ -118,15 +124,40 @@ class SqlModel(PythonModel):
 
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         requests = requests_from_frame(frame)
+        settings = with_generation_params(self.settings, params)
         sql = [""] * len(requests)
         for indices, run in (
             ([i for i, r in enumerate(requests) if r.prefix is None], generate_sql),
             ([i for i, r in enumerate(requests) if r.prefix is not None], complete_requests),
         ):
             if indices:
-                for index, text in zip(indices, run(self.model, self.tokenizer, self.settings, self.prompt_format, [requests[i] for i in indices])):
+                for index, text in zip(indices, run(self.model, self.tokenizer, settings, self.prompt_format, [requests[i] for i in indices])):
                     sql[index] = text
         return sql
+
+
+def with_generation_params(settings: PipelineSettings, params: dict[str, Any] | None) -> PipelineSettings:
+    """The model's settings with predict-time generation params applied, validated like the settings files.
+
+    >>> from t2sql_pipeline.core.settings import load_settings
+    >>> with_generation_params(load_settings("demo"), {"strategy": "execution_vote", "num_candidates": 4}).generation.num_candidates
+    4
+    """
+    chosen = {key: value for key, value in (params or {}).items() if value is not None}
+    unknown = sorted(set(chosen) - {name for name, _, _ in PREDICT_PARAMS})
+    if unknown:
+        raise SqlModelInputError(f"unknown params {unknown}; expected {[name for name, _, _ in PREDICT_PARAMS]}")
+    if not chosen:
+        return settings
+    from pydantic import ValidationError
+
+    from t2sql_pipeline.core.settings import GenerationSettings
+
+    try:
+        generation = GenerationSettings.model_validate({**settings.generation.model_dump(), **chosen})
+    except ValidationError as error:
+        raise SqlModelInputError(f"bad params {chosen}: {error.errors()[0]['msg']}") from None
+    return settings.model_copy(update={"generation": generation})
 
 
 def prompt_ids_for(tokenizer: Any, settings: PipelineSettings, prompt_format: str, request: SqlRequest) -> list[int]:
@@ -152,15 +183,27 @@ def prompt_ids_for(tokenizer: Any, settings: PipelineSettings, prompt_format: st
 
 
 def generate_sql(model: Any, tokenizer: Any, settings: PipelineSettings, prompt_format: str, requests: list[SqlRequest]) -> list[str]:
-    """SQL for each request, by the same batched greedy generation and extraction as evaluation."""
+    """SQL for each request, by the same batched generation and extraction as evaluation: greedy, or with
+    `generation.strategy=execution_vote` voted by execution on the request's database (a request with a
+    schema text but no database has nothing to run on: greedy)."""
     from t2sql_pipeline.core.evaluation.generation import generate_completions
+    from t2sql_pipeline.core.evaluation.model_evaluation import vote_answers
     from t2sql_pipeline.core.sql.extraction import extract_sql
 
     prompts = [prompt_ids_for(tokenizer, settings, prompt_format, request) for request in requests]
-    raw = generate_completions(
-        model, tokenizer, prompts, max_new_tokens=settings.generation.max_new_tokens, batch_size=settings.generation.batch_size
-    )
-    return [extract_sql(text) for text in raw]
+    sql = [""] * len(requests)
+    voting = [i for i, r in enumerate(requests) if r.db_path] if settings.generation.strategy == "execution_vote" else []
+    if voting:
+        answers, _ = vote_answers(model, tokenizer, [prompts[i] for i in voting], [Path(requests[i].db_path or "") for i in voting], settings, lambda _d, _t: None)
+        for index, answer in zip(voting, answers, strict=True):
+            sql[index] = answer.sql
+    greedy = [i for i in range(len(requests)) if i not in set(voting)]
+    if greedy:
+        g = settings.generation
+        raw = generate_completions(model, tokenizer, [prompts[i] for i in greedy], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
+        for index, text in zip(greedy, raw, strict=True):
+            sql[index] = extract_sql(text)
+    return sql
 
 
 def pip_requirements() -> list[str]:

@@ -136,3 +136,28 @@ def test_requests_from_frame_checks_columns_without_a_model() -> None:
 
 def test_db_schema_doctests() -> None:
     assert doctest.testmod(db_schema).failed == 0
+
+
+def test_execution_voting_is_a_predict_time_param(pyfunc_model, test_rows: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    from t2sql_pipeline.core.evaluation import model_evaluation
+    from t2sql_pipeline.core.evaluation.voting import SampledAnswer
+
+    row = test_rows[0]
+    frame = pd.DataFrame([{"question": row["question"], "db_path": row["db_path"]}, {"question": row["question"], "schema": "CREATE TABLE t (x INT);"}])
+    seen: list[int] = []
+
+    def crafted(model, tokenizer, prompts, *, num_candidates, **_):  # type: ignore[no-untyped-def]
+        seen.append(num_candidates)  # only the row with a database votes: the schema-only row has nothing to run on
+        return [[SampledAnswer("SELECT 1", -0.5, True, 3), SampledAnswer("SELECT 1 AS one", -0.2, True, 4), SampledAnswer("SELECT 2", -0.1, True, 3)] for _ in prompts]
+
+    monkeypatch.setattr(model_evaluation, "sample_answers", crafted)
+    greedy = pyfunc_model.predict(frame)
+    voted = pyfunc_model.predict(frame, params={"strategy": "execution_vote", "num_candidates": 3})
+    assert seen == [3]
+    assert voted[0] == "SELECT 1 AS one;" and voted[1] == greedy[1]  # the majority result, its likeliest text
+
+
+@pytest.mark.parametrize(("params", "message"), [({"num_candidates": 1}, "bad params"), ({"strategy": "beam"}, "bad params")])
+def test_bad_params_get_a_clear_error(pyfunc_model, params: dict, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        pyfunc_model.predict(pd.DataFrame([{"question": "How many?", "schema": "CREATE TABLE t (x INT);"}]), params=params)
