@@ -113,7 +113,7 @@ def test_failing_gold_sql_fails_and_names_the_example(tmp_path: Path, db: Path) 
 @pytest.mark.slow
 def test_materialized_graph_with_planted_faults_fails_every_split_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A splitter that leaks and a leak detector that misses it: the checks, reading the saved data, still catch it."""
-    real_split = pipeline.split_examples
+    real_split = pipeline.data.split_examples
 
     def leaky_split(examples, mode, validation_fraction, test_fraction, seed, test_databases=()):  # type: ignore[no-untyped-def]
         splits = real_split(examples, mode, validation_fraction, test_fraction, seed, test_databases)
@@ -121,8 +121,8 @@ def test_materialized_graph_with_planted_faults_fails_every_split_check(tmp_path
         broken = replace(splits["train"][1], gold_sql="SELECT no_such_column FROM no_such_table")
         return {**splits, "train": [splits["train"][0], broken, *splits["train"][2:]], "test": [*splits["test"], planted]}
 
-    monkeypatch.setattr(pipeline, "split_examples", leaky_split)
-    monkeypatch.setattr(pipeline, "find_leaks", lambda splits, by_database: [])
+    monkeypatch.setattr(pipeline.data, "split_examples", leaky_split)
+    monkeypatch.setattr(pipeline.data, "find_leaks", lambda splits, by_database: [])
     monkeypatch.setenv("T2SQL_HOME", str(tmp_path))
     result = materialize(
         [raw_spider, raw_bird, stratified_sample, base_model, tokenized_splits, strata_shares_preserved, split_checks],
