@@ -21,6 +21,9 @@ from typing import Literal
 
 from t2sql_pipeline.core import metrics, sql_exec
 from t2sql_pipeline.core.metrics import DbSchema, PreparedQuery, TextMetrics
+from t2sql_pipeline.core.sql import exact_eval
+from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap
+from t2sql_pipeline.core.sql.exact_scores import ExactLevel, exact_levels, levels_as_dict
 from t2sql_pipeline.core.sql_exec import ExecLimits, ExecResult, TextDecoding, WorkerPool, read_schema
 
 Semantics = Literal["spider", "bird"]
@@ -149,6 +152,21 @@ class _MetricsTask:
 
 
 @dataclass(frozen=True)
+class _ExactTask:
+    index: int
+    db_path: Path
+    gold_sql: str
+    prediction: str
+    fk_map: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _ExactOutcome:
+    index: int
+    result: ExactMatch | None  # None: the official parser cannot read the gold (or it ran too long)
+
+
+@dataclass(frozen=True)
 class _PredOutcome:
     index: int
     exec_match: bool
@@ -159,8 +177,10 @@ class _PredOutcome:
     valid_sql: bool = True  # SQLite compiles it on the database (sql_exec.sqlite_prepares)
 
 
-_Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask
-_Outcome = tuple[PreparedQuery, str | None] | ExecResult | _PredOutcome | tuple[int, TextMetrics | None]
+_Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask | _ExactTask
+_Outcome = (
+    tuple[PreparedQuery, str | None] | ExecResult | _PredOutcome | tuple[int, TextMetrics | None] | _ExactOutcome
+)
 
 
 def _run_task(task: _Task) -> _Outcome:
@@ -171,6 +191,9 @@ def _run_task(task: _Task) -> _Outcome:
         return sql_exec.execute_readonly(task.db_path, task.sql, task.limits, text_decoding=task.decoding)
     if isinstance(task, _PredTask):
         return _score_prediction(task)
+    if isinstance(task, _ExactTask):
+        return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold_sql, task.prediction,
+                                                                dict(task.fk_map)))
     return task.index, metrics.text_metrics(task.gold_sql, task.prediction, task.schema)
 
 
@@ -246,6 +269,8 @@ def _task_overrun(task: _Task, reason: str) -> _Outcome:
         return _PredOutcome(task.index, False, kind, reason, task.limits.timeout_s)
     if isinstance(task, _GoldInfoTask):
         raise EvaluationInputError(f"preparing this gold SQL ran past {reason}: {task.sql[:200]!r}")
+    if isinstance(task, _ExactTask):
+        return _ExactOutcome(task.index, None)
     return task.index, None  # text metrics stuck on one prediction: reported as not available
 
 
@@ -259,13 +284,14 @@ class QuestionResult:
     index: int
     db_id: str
     exec_match: bool | None
+    exact_match: bool | None  # official Spider exact-set match; None: no database (or unreadable gold)
     error_kind: str | None
     error: str | None
     hardness: str | None
     difficulty: str | None
     pred_seconds: float | None
     valid_sql: bool | None
-    exact_set_match: bool | None
+    sqlglot_set_match: bool | None  # ours, not the official exact match: see metrics.exact_set_match
     rouge_l: float | None
     hallucinated: tuple[str, ...] | None
     ves_ratio: float | None
@@ -297,7 +323,9 @@ class EvaluationSummary:
     errors: Mapping[str, int]
     levels: tuple[LevelScore, ...]
     valid_sql_rate: float | None
-    exact_set_match: float | None
+    exact_match: float | None  # official Spider exact-set match over the questions with a judgement
+    exact_levels: tuple[ExactLevel, ...]  # per hardness and 'all': exact match and the official partial scores
+    sqlglot_set_match: float | None
     rouge_l: float | None
     hallucination_rate: float | None
     ves: float | None
@@ -314,7 +342,8 @@ class EvaluationResult:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able: {"summary": {...}, "questions": [{...}, ...]}."""
-        summary = {k: v for k, v in vars(self.summary).items() if k != "levels"}
+        summary = {k: v for k, v in vars(self.summary).items() if k not in ("levels", "exact_levels")}
+        summary["exact_levels"] = levels_as_dict(self.summary.exact_levels)
         summary["errors"] = dict(self.summary.errors)
         summary["levels"] = {
             s.level: {"count": s.count, "execution_accuracy": s.execution_accuracy} for s in self.summary.levels
@@ -328,10 +357,12 @@ class EvaluationResult:
         mode = "strict" if s.strict else "official quirks" if s.semantics == "spider" else "official"
         lines = [
             f"{s.semantics} execution evaluation ({mode}), timeout {s.timeout_s:g} s, {s.workers} workers",
-            f"{'level':<14}{'count':>7}{'EX':>9}",
+            f"{'level':<14}{'count':>7}{'EX':>9}{'EM':>9}",
         ]
+        exact = {level.level: level.exact for level in s.exact_levels}
         for level in (*s.levels, LevelScore("all", s.n_scored, s.execution_accuracy)):
-            lines.append(f"{level.level:<14}{level.count:>7}{_pct(level.execution_accuracy):>9}")
+            em = _pct(exact.get(level.level)) if s.semantics == "spider" else ""
+            lines.append(f"{level.level:<14}{level.count:>7}{_pct(level.execution_accuracy):>9}{em:>9}")
         lines.append(
             f"questions {s.n_questions}, scored {s.n_scored}, correct {s.n_correct}, "
             f"missing database {s.n_missing_db}, gold errors {s.n_gold_errors}"
@@ -339,7 +370,8 @@ class EvaluationResult:
         lines.append("errors: " + ", ".join(f"{kind} {count}" for kind, count in s.errors.items()))
         lines.append(
             f"valid SQL {_pct(s.valid_sql_rate)} (SQLite compiles it; of the {s.n_scored} questions with a database and working gold), "
-            f"exact-set {_pct(s.exact_set_match)}, "
+            f"exact match {_pct(s.exact_match)} (official Spider exact-set match), "
+            f"sqlglot set match {_pct(s.sqlglot_set_match)}, "
             f"ROUGE-L {_pct(s.rouge_l)}, schema hallucination {_pct(s.hallucination_rate)}"
         )
         if s.ves is not None:
@@ -366,8 +398,9 @@ _LEVEL_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challe
 
 def _summarize(
     questions: Sequence[QuestionResult], semantics: Semantics, strict: bool, timeout_s: float, workers: int,
-    seconds: float,
+    seconds: float, exact: Sequence[ExactMatch | None] = (),
 ) -> EvaluationSummary:
+    exact = list(exact) or [None] * len(questions)
     scored = [q for q in questions if q.exec_match is not None]
     errors = {kind: sum(q.error_kind == kind for q in questions) for kind in ERROR_KINDS}
     by_level: dict[str, list[bool]] = {}
@@ -393,7 +426,9 @@ def _summarize(
         errors=errors,
         levels=levels,
         valid_sql_rate=_mean(q.valid_sql for q in questions),
-        exact_set_match=_mean(q.exact_set_match for q in questions),
+        exact_match=_mean(q.exact_match for q in questions),
+        exact_levels=exact_levels((q.hardness, e) for q, e in zip(questions, exact, strict=True) if e is not None),
+        sqlglot_set_match=_mean(q.sqlglot_set_match for q in questions),
         rouge_l=_mean(q.rouge_l for q in questions),
         hallucination_rate=_mean(None if q.hallucinated is None else bool(q.hallucinated) for q in questions),
         ves=metrics.ves(ves_ratios) if timed else None,
@@ -415,6 +450,9 @@ class Evaluator:
 
     Gold queries are prepared, classified (Spider hardness) and executed once
     per evaluator; worker processes live until `close()` (or the `with` block ends).
+    Spider semantics also give the official exact-set match; its foreign keys come
+    from `foreign_keys` (per db_id, `exact_match.foreign_key_maps(tables.json)`),
+    else from each database file's declared foreign keys.
     `workers=0` runs everything in this process (timeouts then rely on SQLite's
     progress handler alone).
     """
@@ -431,6 +469,7 @@ class Evaluator:
         ves_iterations: int = 0,
         text_metrics: bool = True,
         max_rows: int = ExecLimits.max_rows,
+        foreign_keys: Mapping[str, ForeignKeyMap] | None = None,
     ) -> None:
         if semantics not in ("spider", "bird"):
             raise ValueError(f"semantics must be 'spider' or 'bird', got {semantics!r}")
@@ -442,6 +481,7 @@ class Evaluator:
         self.ves_iterations = ves_iterations
         self.text_metrics = text_metrics
         self._schemas: dict[str, DbSchema | None] = dict(schemas or {})
+        self._foreign_keys: dict[str, ForeignKeyMap] = dict(foreign_keys or {})
         self._gold_info: dict[str, tuple[PreparedQuery, str | None]] = {}  # raw SQL -> prepared, hardness
         self._gold_rows: dict[tuple[Path, str], ExecResult] = {}  # (file, prepared SQL) -> result
         self._pool = WorkerPool(self.workers) if self.workers > 0 else None
@@ -484,13 +524,24 @@ class Evaluator:
                                        self.limits, self.ves_iterations))
             if self.text_metrics:
                 tasks.append(_MetricsTask(i, g.sql, predictions[i], self._schema(g.db_id, paths)))
+            if paths and self.semantics == "spider":
+                main_db = self.db_dir / g.db_id / f"{g.db_id}.sqlite"
+                fk_map = tuple(sorted(self._fk_map(g.db_id, main_db).items()))
+                tasks.append(_ExactTask(i, main_db, g.sql, predictions[i], fk_map))
         outcomes = self._run(tasks)
         preds = {o.index: o for o in outcomes if isinstance(o, _PredOutcome)}
         texts = dict(o for o in outcomes if isinstance(o, tuple) and isinstance(o[0], int))
+        exact = {o.index: o.result for o in outcomes if isinstance(o, _ExactOutcome)}
         questions = tuple(
-            self._record(i, g, db_paths[i], preds.get(i), texts.get(i)) for i, g in enumerate(gold)
+            self._record(i, g, db_paths[i], preds.get(i), texts.get(i), exact.get(i)) for i, g in enumerate(gold)
         )
-        return EvaluationResult(self._summary(questions, time.monotonic() - start), questions)
+        exact_list = [exact.get(i) for i in range(len(gold))]
+        return EvaluationResult(self._summary(questions, time.monotonic() - start, exact_list), questions)
+
+    def _fk_map(self, db_id: str, db_path: Path) -> ForeignKeyMap:
+        if db_id not in self._foreign_keys:
+            self._foreign_keys[db_id] = exact_eval.foreign_keys_from_sqlite(db_path)
+        return self._foreign_keys[db_id]
 
     def _db_paths(self, db_id: str) -> tuple[Path, ...]:
         """The database file, plus (Spider) the test-suite files beside it, as officially."""
@@ -516,7 +567,7 @@ class Evaluator:
 
     def _record(
         self, index: int, gold: GoldQuery, paths: tuple[Path, ...], pred: _PredOutcome | None,
-        text: TextMetrics | None,
+        text: TextMetrics | None, exact: ExactMatch | None = None,
     ) -> QuestionResult:
         query, hardness = self._gold_info[gold.sql]
         exec_match, kind, error, seconds, ves_ratio = None, None, None, None, None
@@ -532,13 +583,16 @@ class Evaluator:
         # Valid SQL: SQLite compiles it on the question's database; None where there is no database to ask.
         valid_sql = pred.valid_sql if pred is not None else None
         return QuestionResult(
-            index, gold.db_id, exec_match, kind, error, hardness, gold.difficulty, seconds,
+            index, gold.db_id, exec_match, None if exact is None else exact.exact, kind, error, hardness,
+            gold.difficulty, seconds,
             valid_sql, text.exact_set_match if text else None,
             text.rouge_l if text else None, text.hallucinated if text else None, ves_ratio,
         )
 
-    def _summary(self, questions: Sequence[QuestionResult], seconds: float) -> EvaluationSummary:
-        return _summarize(questions, self.semantics, self.strict, self.limits.timeout_s, self.workers, seconds)
+    def _summary(
+        self, questions: Sequence[QuestionResult], seconds: float, exact: Sequence[ExactMatch | None] = ()
+    ) -> EvaluationSummary:
+        return _summarize(questions, self.semantics, self.strict, self.limits.timeout_s, self.workers, seconds, exact)
 
 
 def evaluate_predictions(
@@ -554,6 +608,7 @@ def evaluate_predictions(
     ves_iterations: int = 0,
     text_metrics: bool = True,
     max_rows: int = ExecLimits.max_rows,
+    foreign_keys: Mapping[str, ForeignKeyMap] | None = None,
 ) -> EvaluationResult:
     """Execution-evaluate `predictions` against `gold` on `db_dir/<db_id>/<db_id>.sqlite`.
 
@@ -564,5 +619,6 @@ def evaluate_predictions(
     with Evaluator(
         db_dir, semantics=semantics, timeout_s=timeout_s, workers=workers, strict=strict,
         schemas=schemas, ves_iterations=ves_iterations, text_metrics=text_metrics, max_rows=max_rows,
+        foreign_keys=foreign_keys,
     ) as evaluator:
         return evaluator.evaluate(gold, predictions)
