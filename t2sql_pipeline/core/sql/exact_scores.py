@@ -6,10 +6,12 @@ matched; for each partial type, accuracy averages the 0/1 score over questions
 whose *prediction* has that component, recall over questions whose *gold* has
 it, and F1 is 2·acc·rec/(acc+rec), or 1 when both are 0.
 
->>> from t2sql_pipeline.core.sql.exact_match import ExactMatch, PartialScore
->>> one = ExactMatch(True, {"select": PartialScore(1, 1, 1)}, True)
->>> [(s.level, s.count, s.exact) for s in exact_levels([("easy", one)])][::4]
-[('easy', 1, 1.0), ('all', 1, 1.0)]
+>>> from t2sql_pipeline.core.sql.exact_match import exact_match
+>>> from t2sql_pipeline.core.sql.official_parse import OfficialSchema
+>>> schema = OfficialSchema.build({"t": ["a", "b"]})
+>>> right, wrong = (exact_match("SELECT a FROM t", p, schema, {}) for p in ("SELECT a FROM t", "SELECT b FROM t"))
+>>> [(s.level, s.count, s.exact) for s in exact_levels([("easy", right), ("hard", wrong)])]
+[('easy', 1, 1.0), ('medium', 0, None), ('hard', 1, 0.0), ('extra', 0, None), ('all', 2, 0.5)]
 """
 
 from __future__ import annotations
