@@ -64,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              "R-VES (the official scripts use 100); default 0, VES off")
     parser.add_argument("--no-text-metrics", action="store_true",
                         help="skip sqlglot validity, exact-set match, ROUGE-L and hallucination rate")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="do not read or write the gold cache (<state folder>/cache/gold: gold preparation and "
+                             "results kept between calls, keyed by database file and SQL)")
     parser.add_argument("--partial", action="store_true",
                         help="spider only: also print the official exact and partial matching tables per hardness")
     parser.add_argument("--out", type=Path, metavar="R.json", help="write the JSON report here")
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         read_prediction_file,
         read_tables_json,
     )
+    from t2sql_pipeline.core.gold_cache import GoldCache, default_cache_dir
     from t2sql_pipeline.core.sql.exact_match import foreign_key_maps
 
     try:
@@ -96,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         gold, predictions, args.db_dir, semantics=args.semantics, timeout_s=args.timeout,
         workers=args.workers, strict=args.strict, schemas=schemas, ves_iterations=args.ves_iterations,
         text_metrics=not args.no_text_metrics, max_rows=args.max_rows, foreign_keys=foreign_keys,
+        cache=None if args.no_cache else GoldCache(default_cache_dir()),
     )
     print(result.summary_table())
     if args.partial:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 from t2sql_pipeline.core import metrics, sql_exec
-from t2sql_pipeline.core.metrics import DbSchema, PreparedQuery, TextMetrics
+from t2sql_pipeline.core.gold_cache import GoldCache
+from t2sql_pipeline.core.metrics import DbSchema, GoldText, PreparedQuery, TextMetrics
 from t2sql_pipeline.core.sql import exact_eval
 from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap
 from t2sql_pipeline.core.sql.exact_scores import ExactLevel, exact_levels, levels_as_dict
@@ -149,6 +150,13 @@ class _MetricsTask:
     gold_sql: str
     prediction: str
     schema: DbSchema | None
+    gold: GoldText | None = None
+
+
+@dataclass(frozen=True)
+class _GoldTextTask:
+    sql: str
+    schema: DbSchema | None
 
 
 @dataclass(frozen=True)
@@ -177,9 +185,10 @@ class _PredOutcome:
     valid_sql: bool = True  # SQLite compiles it on the database (sql_exec.sqlite_prepares)
 
 
-_Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask | _ExactTask
+_Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask | _ExactTask | _GoldTextTask
 _Outcome = (
     tuple[PreparedQuery, str | None] | ExecResult | _PredOutcome | tuple[int, TextMetrics | None] | _ExactOutcome
+    | GoldText
 )
 
 
@@ -194,7 +203,9 @@ def _run_task(task: _Task) -> _Outcome:
     if isinstance(task, _ExactTask):
         return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold_sql, task.prediction,
                                                                 dict(task.fk_map)))
-    return task.index, metrics.text_metrics(task.gold_sql, task.prediction, task.schema)
+    if isinstance(task, _GoldTextTask):
+        return metrics.gold_text(task.sql, task.schema)
+    return task.index, metrics.text_metrics(task.gold_sql, task.prediction, task.schema, task.gold)
 
 
 def _prepare_gold(sql: str, semantics: Semantics, strict: bool) -> tuple[PreparedQuery, str | None]:
@@ -271,6 +282,8 @@ def _task_overrun(task: _Task, reason: str) -> _Outcome:
         raise EvaluationInputError(f"preparing this gold SQL ran past {reason}: {task.sql[:200]!r}")
     if isinstance(task, _ExactTask):
         return _ExactOutcome(task.index, None)
+    if isinstance(task, _GoldTextTask):
+        return GoldText(None, ())  # the text metrics task recomputes it under its own budget
     return task.index, None  # text metrics stuck on one prediction: reported as not available
 
 
@@ -380,6 +393,13 @@ class EvaluationResult:
         return "\n".join(lines)
 
 
+def _schema_digest(schema: DbSchema | None) -> str:
+    """A stable name for what the gold normal form depends on (the schema's column names)."""
+    import hashlib
+
+    return "-" if schema is None else hashlib.sha256("\n".join(sorted(schema.columns)).encode()).hexdigest()[:16]
+
+
 def _as_list(values: tuple[str, ...] | None) -> list[str] | None:
     return None if values is None else list(values)
 
@@ -452,7 +472,8 @@ class Evaluator:
     per evaluator; worker processes live until `close()` (or the `with` block ends).
     Spider semantics also give the official exact-set match; its foreign keys come
     from `foreign_keys` (per db_id, `exact_match.foreign_key_maps(tables.json)`),
-    else from each database file's declared foreign keys.
+    else from each database file's declared foreign keys. With a `GoldCache`, gold
+    preparation and gold rows are also kept on disk for later evaluators.
     `workers=0` runs everything in this process (timeouts then rely on SQLite's
     progress handler alone).
     """
@@ -470,6 +491,7 @@ class Evaluator:
         text_metrics: bool = True,
         max_rows: int = ExecLimits.max_rows,
         foreign_keys: Mapping[str, ForeignKeyMap] | None = None,
+        cache: GoldCache | None = None,
     ) -> None:
         if semantics not in ("spider", "bird"):
             raise ValueError(f"semantics must be 'spider' or 'bird', got {semantics!r}")
@@ -482,8 +504,10 @@ class Evaluator:
         self.text_metrics = text_metrics
         self._schemas: dict[str, DbSchema | None] = dict(schemas or {})
         self._foreign_keys: dict[str, ForeignKeyMap] = dict(foreign_keys or {})
+        self._cache = cache
         self._gold_info: dict[str, tuple[PreparedQuery, str | None]] = {}  # raw SQL -> prepared, hardness
         self._gold_rows: dict[tuple[Path, str], ExecResult] = {}  # (file, prepared SQL) -> result
+        self._gold_text: dict[tuple[str, DbSchema | None], GoldText] = {}  # text metrics' gold side
         self._pool = WorkerPool(self.workers) if self.workers > 0 else None
 
     def __enter__(self) -> Evaluator:
@@ -504,17 +528,29 @@ class Evaluator:
                 f"{len(predictions)} predictions for {len(gold)} gold questions: counts must match"
             )
         start = time.monotonic()
-        # 1. gold text: rewrite (Spider) and hardness, once per distinct SQL
+        # 1. gold text: rewrite (Spider) and hardness, once per distinct SQL (and per cache)
         new_sql = sorted({g.sql for g in gold} - self._gold_info.keys())
+        info_kind = f"info|{self.semantics}|{self.strict}"
+        if self._cache is not None:
+            self._gold_info.update(self._cache.get(info_kind, None, new_sql))
+            new_sql = [sql for sql in new_sql if sql not in self._gold_info]
         tasks: list[_Task] = [_GoldInfoTask(sql, self.semantics, self.strict) for sql in new_sql]
         self._gold_info.update(zip(new_sql, self._run(tasks)))  # type: ignore[arg-type]
+        if self._cache is not None:
+            self._cache.put(info_kind, None, {sql: self._gold_info[sql] for sql in new_sql})
         # 2. gold rows, once per (database file, prepared SQL)
         db_paths = [self._db_paths(g.db_id) for g in gold]
         prepared = [self._gold_info[g.sql][0] for g in gold]
         keys = sorted({(p, q.sql) for paths, q in zip(db_paths, prepared) for p in paths} - self._gold_rows.keys())
         decoding: TextDecoding = "ignore" if self.semantics == "spider" else "strict"
+        if self._cache is not None:
+            keys = self._cached_gold_rows(keys, decoding)
         tasks = [_GoldTask(path, sql, decoding, self.limits) for path, sql in keys]
         self._gold_rows.update(zip(keys, self._run(tasks)))  # type: ignore[arg-type]
+        if self._cache is not None:
+            self._store_gold_rows(keys, decoding)
+        if self.text_metrics:
+            self._prepare_gold_text(gold, db_paths)
         # 3. predictions (execution, and text metrics), in parallel
         tasks = []
         for i, (g, paths, query) in enumerate(zip(gold, db_paths, prepared, strict=True)):
@@ -523,7 +559,8 @@ class Evaluator:
                 tasks.append(_PredTask(i, paths, query, golds, predictions[i], self.semantics, self.strict,
                                        self.limits, self.ves_iterations))
             if self.text_metrics:
-                tasks.append(_MetricsTask(i, g.sql, predictions[i], self._schema(g.db_id, paths)))
+                schema = self._schema(g.db_id, paths)
+                tasks.append(_MetricsTask(i, g.sql, predictions[i], schema, self._gold_text.get((g.sql, schema))))
             if paths and self.semantics == "spider":
                 main_db = self.db_dir / g.db_id / f"{g.db_id}.sqlite"
                 fk_map = tuple(sorted(self._fk_map(g.db_id, main_db).items()))
@@ -536,7 +573,46 @@ class Evaluator:
             self._record(i, g, db_paths[i], preds.get(i), texts.get(i), exact.get(i)) for i, g in enumerate(gold)
         )
         exact_list = [exact.get(i) for i in range(len(gold))]
+        if self._cache is not None:
+            self._cache.flush()
         return EvaluationResult(self._summary(questions, time.monotonic() - start, exact_list), questions)
+
+    def _prepare_gold_text(self, gold: Sequence[GoldQuery], db_paths: Sequence[tuple[Path, ...]]) -> None:
+        """Gold tokens and normal forms for the text metrics, once per (SQL, schema) and per cache."""
+        keys = {(g.sql, self._schema(g.db_id, paths)) for g, paths in zip(gold, db_paths, strict=True)}
+        todo = sorted(keys - self._gold_text.keys(), key=lambda key: (key[0], _schema_digest(key[1])))
+        by_schema: dict[str, list[tuple[str, DbSchema | None]]] = {}
+        for key in todo:
+            by_schema.setdefault(f"text|{_schema_digest(key[1])}", []).append(key)
+        if self._cache is not None:
+            for kind, group in by_schema.items():
+                cached = self._cache.get(kind, None, [sql for sql, _ in group])
+                self._gold_text.update({(sql, schema): cached[sql] for sql, schema in group if sql in cached})
+            todo = [key for key in todo if key not in self._gold_text]
+        results = self._run([_GoldTextTask(sql, schema) for sql, schema in todo])
+        self._gold_text.update(zip(todo, results))  # type: ignore[arg-type]
+        if self._cache is not None:
+            for kind, group in by_schema.items():
+                done = {sql: self._gold_text[(sql, schema)] for sql, schema in group if (sql, schema) in todo}
+                self._cache.put(kind, None, {sql: text for sql, text in done.items() if text.tokens})
+
+    def _cached_gold_rows(self, keys: list[tuple[Path, str]], decoding: TextDecoding) -> list[tuple[Path, str]]:
+        """Take gold rows from the disk cache; return the keys still to execute."""
+        assert self._cache is not None
+        kind = f"rows|{decoding}|{self.limits.max_rows}"
+        for path in sorted({p for p, _ in keys}):
+            for sql, result in self._cache.get(kind, path, [q for p, q in keys if p == path]).items():
+                if result.seconds < self.limits.timeout_s:  # it would not time out under this run's limit
+                    self._gold_rows[(path, sql)] = result
+        return [key for key in keys if key not in self._gold_rows]
+
+    def _store_gold_rows(self, keys: list[tuple[Path, str]], decoding: TextDecoding) -> None:
+        assert self._cache is not None
+        kind = f"rows|{decoding}|{self.limits.max_rows}"
+        for path in sorted({p for p, _ in keys}):
+            # A timeout depends on this run's limit and load: never remembered.
+            done = {q: r for p, q in keys if p == path and (r := self._gold_rows[(p, q)]).error_kind != "timeout"}
+            self._cache.put(kind, path, done)
 
     def _fk_map(self, db_id: str, db_path: Path) -> ForeignKeyMap:
         if db_id not in self._foreign_keys:
@@ -609,6 +685,7 @@ def evaluate_predictions(
     text_metrics: bool = True,
     max_rows: int = ExecLimits.max_rows,
     foreign_keys: Mapping[str, ForeignKeyMap] | None = None,
+    cache: GoldCache | None = None,
 ) -> EvaluationResult:
     """Execution-evaluate `predictions` against `gold` on `db_dir/<db_id>/<db_id>.sqlite`.
 
@@ -619,6 +696,6 @@ def evaluate_predictions(
     with Evaluator(
         db_dir, semantics=semantics, timeout_s=timeout_s, workers=workers, strict=strict,
         schemas=schemas, ves_iterations=ves_iterations, text_metrics=text_metrics, max_rows=max_rows,
-        foreign_keys=foreign_keys,
+        foreign_keys=foreign_keys, cache=cache,
     ) as evaluator:
         return evaluator.evaluate(gold, predictions)

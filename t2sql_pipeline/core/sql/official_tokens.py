@@ -25,25 +25,26 @@ class OfficialTokenError(ValueError):
     """The text has an odd number of quotes: the official tokenizer refuses it."""
 
 
-# Word-tokenizer rules, in the order NLTK applies them; rules that need a quote
-# character cannot fire here (every quote has been replaced by a placeholder).
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        (r"([«“‘„]|[`]+)", r" \1 "),  # opening quotes, runs of backticks
-        (r"(``)", r" \1 "),
-        (r"([^\.])(\.)([\]\)}>\"'»”’ ]*+)\s*$", r"\1 \2 \3 "),  # a final period
-        (r"([:,])([^\d])", r" \1 \2"),  # comma or colon, except inside numbers
-        (r"([:,])$", r" \1 "),
-        (r"\.{2,}", r" \g<0> "),
-        (r"[;@#$%&]", r" \g<0> "),
-        (r"[\u2012-\u2015]", r" \g<0> "),  # figure, en and em dashes
-        (r"([^\.])(\.)([\]\)}>\"']*)\s*$", r"\1 \2\3 "),
-        (r"[?!]", r" \g<0> "),
-        (r"[*]", r" \g<0> "),
-        (r"[\]\[\(\)\{\}\<\>]", r" \g<0> "),  # brackets (so `<>` becomes two tokens)
-        (r"--", r" -- "),
-        (r"([»”’])", r" \1 "),
+# Word-tokenizer rules, in the order NLTK applies them, each with the characters
+# without which it cannot fire (a rule is skipped on text that has none of them);
+# rules that need a quote character are left out: every quote is a placeholder by then.
+_RULES: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
+    (frozenset(triggers), re.compile(pattern), replacement)
+    for triggers, pattern, replacement in (
+        ("«“‘„`", r"([«“‘„]|[`]+)", r" \1 "),  # opening quotes, runs of backticks
+        ("`", r"(``)", r" \1 "),
+        (".", r"([^\.])(\.)([\]\)}>\"'»”’ ]*+)\s*$", r"\1 \2 \3 "),  # a final period
+        (":,", r"([:,])([^\d])", r" \1 \2"),  # comma or colon, except inside numbers
+        (":,", r"([:,])$", r" \1 "),
+        (".", r"\.{2,}", r" \g<0> "),
+        (";@#$%&", r"[;@#$%&]", r" \g<0> "),
+        ("\u2012\u2013\u2014\u2015", r"[\u2012-\u2015]", r" \g<0> "),  # figure, en and em dashes
+        (".", r"([^\.])(\.)([\]\)}>\"']*)\s*$", r"\1 \2\3 "),
+        ("?!", r"[?!]", r" \g<0> "),
+        ("*", r"[*]", r" \g<0> "),
+        ("[](){}<>", r"[\]\[\(\)\{\}\<\>]", r" \g<0> "),  # brackets (so `<>` becomes two tokens)
+        ("-", r"--", r" -- "),
+        ("»”’", r"([»”’])", r" \1 "),
     )
 )
 # English contractions NLTK splits; a column named `cannot` becomes `can not`.
@@ -58,16 +59,21 @@ _CONTRACTIONS = tuple(
         r"(?i)\b(wan)(na)(?=\s)",
     )
 )
+_CONTRACTION_HINTS = ("cannot", "gimme", "gonna", "gotta", "lemme", "wanna")
 _GLUED_BEFORE_EQUALS = ("!", ">", "<")
 
 
 def word_tokens(text: str) -> list[str]:
     """NLTK's English word tokenization of quote-free text (one sentence)."""
-    for pattern, replacement in _RULES:
-        text = pattern.sub(replacement, text)
+    present = set(text)
+    for triggers, pattern, replacement in _RULES:
+        if not triggers.isdisjoint(present):
+            text = pattern.sub(replacement, text)  # only spaces are added: `present` still holds
     text = " " + text + " "
-    for pattern in _CONTRACTIONS:
-        text = pattern.sub(r" \1 \2 ", text)
+    lowered = text.lower()
+    if any(hint in lowered for hint in _CONTRACTION_HINTS):
+        for contraction in _CONTRACTIONS:
+            text = contraction.sub(r" \1 \2 ", text)
     return text.split()
 
 
