@@ -25,6 +25,7 @@ from t2sql_pipeline.core.metrics import DbSchema, GoldText, PreparedQuery, TextM
 from t2sql_pipeline.core.sql import exact_eval
 from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap
 from t2sql_pipeline.core.sql.exact_scores import ExactLevel, exact_levels, levels_as_dict
+from t2sql_pipeline.core.sql.official_parse import OfficialSql
 from t2sql_pipeline.core.sql_exec import ExecLimits, ExecResult, TextDecoding, WorkerPool, read_schema
 
 Semantics = Literal["spider", "bird"]
@@ -163,7 +164,7 @@ class _GoldTextTask:
 class _ExactTask:
     index: int
     db_path: Path
-    gold_sql: str
+    gold: OfficialSql | None  # the official reading of the gold SQL (None: unreadable)
     prediction: str
     fk_map: tuple[tuple[str, str], ...]
 
@@ -201,7 +202,7 @@ def _run_task(task: _Task) -> _Outcome:
     if isinstance(task, _PredTask):
         return _score_prediction(task)
     if isinstance(task, _ExactTask):
-        return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold_sql, task.prediction,
+        return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold, task.prediction,
                                                                 dict(task.fk_map)))
     if isinstance(task, _GoldTextTask):
         return metrics.gold_text(task.sql, task.schema)
@@ -262,6 +263,28 @@ def _time_ratio(db_path: Path, gold_sql: str, pred_sql: str, limits: ExecLimits,
             return 0.0
         ratios.append(gold.seconds / max(pred.seconds, 1e-9))
     return metrics.mean_without_outliers(ratios)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    tasks: tuple[_Task, ...]
+
+
+_BATCH_SIZE = 32
+
+
+def _run_unit(unit: _Task | _Batch) -> object:
+    return tuple(map(_run_task, unit.tasks)) if isinstance(unit, _Batch) else _run_task(unit)
+
+
+def _unit_budget_s(unit: _Task | _Batch) -> float:
+    return sum(map(_task_budget_s, unit.tasks)) if isinstance(unit, _Batch) else _task_budget_s(unit)
+
+
+def _unit_overrun(unit: _Task | _Batch, reason: str) -> object:
+    if isinstance(unit, _Batch):
+        return tuple(_task_overrun(task, reason) for task in unit.tasks)
+    return _task_overrun(unit, reason)
 
 
 def _task_budget_s(task: _Task) -> float:
@@ -508,6 +531,10 @@ class Evaluator:
         self._gold_info: dict[str, tuple[PreparedQuery, str | None]] = {}  # raw SQL -> prepared, hardness
         self._gold_rows: dict[tuple[Path, str], ExecResult] = {}  # (file, prepared SQL) -> result
         self._gold_text: dict[tuple[str, DbSchema | None], GoldText] = {}  # text metrics' gold side
+        self._gold_official: dict[tuple[Path, str], OfficialSql | None] = {}  # official readings of gold SQL
+        self._official_loaded: set[Path] = set()
+        self._new_official: dict[Path, dict[str, OfficialSql | None]] = {}
+        self._all_gold_sql: set[str] = set()
         self._pool = WorkerPool(self.workers) if self.workers > 0 else None
 
     def __enter__(self) -> Evaluator:
@@ -528,6 +555,7 @@ class Evaluator:
                 f"{len(predictions)} predictions for {len(gold)} gold questions: counts must match"
             )
         start = time.monotonic()
+        self._all_gold_sql = {g.sql for g in gold}
         # 1. gold text: rewrite (Spider) and hardness, once per distinct SQL (and per cache)
         new_sql = sorted({g.sql for g in gold} - self._gold_info.keys())
         info_kind = f"info|{self.semantics}|{self.strict}"
@@ -564,7 +592,7 @@ class Evaluator:
             if paths and self.semantics == "spider":
                 main_db = self.db_dir / g.db_id / f"{g.db_id}.sqlite"
                 fk_map = tuple(sorted(self._fk_map(g.db_id, main_db).items()))
-                tasks.append(_ExactTask(i, main_db, g.sql, predictions[i], fk_map))
+                tasks.append(_ExactTask(i, main_db, self._official_gold(main_db, g.sql), predictions[i], fk_map))
         outcomes = self._run(tasks)
         preds = {o.index: o for o in outcomes if isinstance(o, _PredOutcome)}
         texts = dict(o for o in outcomes if isinstance(o, tuple) and isinstance(o[0], int))
@@ -574,6 +602,9 @@ class Evaluator:
         )
         exact_list = [exact.get(i) for i in range(len(gold))]
         if self._cache is not None:
+            for db_path, readings in self._new_official.items():
+                self._cache.put("official", db_path, readings)
+            self._new_official.clear()
             self._cache.flush()
         return EvaluationResult(self._summary(questions, time.monotonic() - start, exact_list), questions)
 
@@ -614,6 +645,19 @@ class Evaluator:
             done = {q: r for p, q in keys if p == path and (r := self._gold_rows[(p, q)]).error_kind != "timeout"}
             self._cache.put(kind, path, done)
 
+    def _official_gold(self, db_path: Path, sql: str) -> OfficialSql | None:
+        """The official reading of a gold query, from the disk cache when there is one."""
+        key = (db_path, sql)
+        if key not in self._gold_official:
+            if self._cache is not None and db_path not in self._official_loaded:
+                self._official_loaded.add(db_path)
+                loaded = self._cache.get("official", db_path, self._all_gold_sql)
+                self._gold_official.update({(db_path, q): r for q, r in loaded.items()})
+        if key not in self._gold_official:
+            self._gold_official[key] = exact_eval.read_gold(db_path, sql)
+            self._new_official.setdefault(db_path, {})[sql] = self._gold_official[key]
+        return self._gold_official[key]
+
     def _fk_map(self, db_id: str, db_path: Path) -> ForeignKeyMap:
         if db_id not in self._foreign_keys:
             self._foreign_keys[db_id] = exact_eval.foreign_keys_from_sqlite(db_path)
@@ -636,9 +680,27 @@ class Evaluator:
     def _run(self, tasks: Sequence[_Task]) -> list[_Outcome]:
         if self._pool is None:
             return [_run_task(task) for task in tasks]
+        # Python-only tasks travel in batches (one message each way per batch, not per task);
+        # queries keep one task each, so a timeout stops only its own query.
+        units: list[tuple[list[int], _Task | _Batch]] = []
+        batch: list[int] = []
+        for position, task in enumerate(tasks):
+            if isinstance(task, (_GoldTask, _PredTask)):
+                units.append(([position], task))
+            else:
+                batch.append(position)
+                if len(batch) == _BATCH_SIZE:
+                    units.append((batch, _Batch(tuple(tasks[p] for p in batch))))
+                    batch = []
+        if batch:
+            units.append((batch, _Batch(tuple(tasks[p] for p in batch))))
         out: list[_Outcome | None] = [None] * len(tasks)
-        for position, result in self._pool.run(_run_task, tasks, budget_s=_task_budget_s, on_overrun=_task_overrun):
-            out[position] = result
+        for index, result in self._pool.run(_run_unit, [u for _, u in units], budget_s=_unit_budget_s,
+                                            on_overrun=_unit_overrun):
+            positions, unit = units[index]
+            outcomes = result if isinstance(unit, _Batch) else (result,)
+            for position, outcome in zip(positions, outcomes, strict=True):  # type: ignore[arg-type]
+                out[position] = outcome
         return out  # type: ignore[return-value]
 
     def _record(

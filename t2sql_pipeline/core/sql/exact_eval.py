@@ -26,19 +26,28 @@ def official_schema(db_path: Path) -> OfficialSchema:
     return _SCHEMAS[db_path]
 
 
-def score_exact(db_path: Path, gold_sql: str, prediction: str, fk_map: ForeignKeyMap) -> ExactMatch | None:
-    """Official exact match of one prediction; None when the official parser cannot read the gold."""
-    schema = official_schema(db_path)
+def read_gold(db_path: Path, gold_sql: str) -> OfficialSql | None:
+    """The official reading of a gold query (once per process); None where the official parser fails."""
     key = (db_path, gold_sql)
     if key not in _GOLD:
         if len(_GOLD) > _CACHE_LIMIT:
             _GOLD.clear()
         try:
-            _GOLD[key] = read_sql(gold_sql, schema)
+            _GOLD[key] = read_sql(gold_sql, official_schema(db_path))
         except OfficialParseError:
             _GOLD[key] = None  # the official script would stop here; we report no judgement
-    gold = _GOLD[key]
-    return None if gold is None else exact_match(gold, prediction, schema, fk_map)
+    return _GOLD[key]
+
+
+def score_exact(
+    db_path: Path, gold_sql: str | OfficialSql | None, prediction: str, fk_map: ForeignKeyMap
+) -> ExactMatch | None:
+    """Official exact match of one prediction; None when the official parser cannot read the gold.
+
+    `gold_sql` may be the gold already read (`read_gold`; None: unreadable).
+    """
+    gold = read_gold(db_path, gold_sql) if isinstance(gold_sql, str) else gold_sql
+    return None if gold is None else exact_match(gold, prediction, official_schema(db_path), fk_map)
 
 
 def foreign_keys_from_sqlite(db_path: Path) -> dict[str, str]:
