@@ -19,6 +19,11 @@ def run_cli(argv: list[str]) -> int:
     return int(args.func(args))
 
 
+@pytest.fixture(autouse=True)
+def _own_state_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T2SQL_HOME", str(tmp_path / "state"))  # the gold cache lands here, not in the checkout
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     (tmp_path / "db" / "shop").mkdir(parents=True)

@@ -5,8 +5,9 @@ executes the same gold queries ten times unless something remembers them; an
 `Evaluator` remembers them for its own life, this cache across processes. One
 pickle file ("shard") per kind of result and database file, named by a hash of
 what the results depend on: the kind, the database file's resolved path, size
-and modification time, and `CACHE_VERSION` (raise it when the rules that make
-the results change). Inside a shard, results are keyed by SQL text.
+and modification time, the source of the modules that compute the results, the
+versions of sqlglot, sqlparse and SQLite, and `CACHE_VERSION`. Inside a shard,
+results are keyed by SQL text.
 
 Writers replace a shard atomically (a temporary file, then `os.replace`), so a
 reader never sees half a file; two processes writing the same shard at once
@@ -22,15 +23,25 @@ trusted like the rest of the state folder (it holds pickles).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import os
 import pickle
+import sqlite3
 import tempfile
 from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 CACHE_VERSION = 1
+# Modules whose code decides what is cached: a change in any of them starts a new cache.
+_PRODUCERS = (
+    "t2sql_pipeline.core.evaluation", "t2sql_pipeline.core.metrics", "t2sql_pipeline.core.hardness",
+    "t2sql_pipeline.core.sql_exec", "t2sql_pipeline.core.sql.official_tokens",
+    "t2sql_pipeline.core.sql.official_parse",
+)
 
 
 def default_cache_dir() -> Path:
@@ -97,5 +108,21 @@ def _shard_name(kind: str, db_path: Path | None) -> str:
     if db_path is not None:
         stat = db_path.stat()
         identity = f"{db_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    digest = hashlib.sha256(f"{CACHE_VERSION}|{kind}|{identity}".encode()).hexdigest()[:24]
+    digest = hashlib.sha256(f"{_code_identity()}|{kind}|{identity}".encode()).hexdigest()[:24]
     return f"{kind.split('|')[0]}-{digest}.pkl"
+
+
+@functools.lru_cache(maxsize=1)
+def _code_identity() -> str:
+    """A digest of the producing modules' source and of the libraries' versions."""
+    digest = hashlib.sha256(f"{CACHE_VERSION}|sqlite {sqlite3.sqlite_version}".encode())
+    for package in ("sqlglot", "sqlparse"):
+        try:
+            digest.update(f"|{package} {version(package)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"|{package} ?".encode())
+    for module in _PRODUCERS:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin is not None:
+            digest.update(Path(spec.origin).read_bytes())
+    return digest.hexdigest()

@@ -55,8 +55,10 @@ def test_every_official_judgement_is_reproduced() -> None:
     assert outcome == {"agree": 17_496, "no database": 18 * 62}
 
 
-def test_cli_report_carries_the_official_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_report_carries_the_official_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     _needs_data()
+    monkeypatch.setenv("T2SQL_HOME", str(tmp_path / "state"))
     name = "RESDSQL_NatSQL_3B"
     out = tmp_path / "r.json"
     code = main(["evaluate", "--gold", str(SPIDER_DEV / "dev_gold.sql"),
