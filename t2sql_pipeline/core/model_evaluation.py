@@ -32,6 +32,7 @@ class PredictionRecord:
     valid_sql: bool | None
     stopped: bool  # the answer ended with the end-of-turn token, not at generation.max_new_tokens
     new_tokens: int
+    exact_match: bool | None = None  # official Spider exact-set match (None: BIRD, or no database)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def evaluate_model(
             valid_sql=results[i].valid_sql,
             stopped=answers[i].stopped,
             new_tokens=answers[i].new_tokens,
+            exact_match=results[i].exact_match,
         )
         for i, row in enumerate(rows)
     ]
