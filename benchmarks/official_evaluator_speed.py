@@ -15,7 +15,9 @@ stops at a question whose database is missing). The official per-question result
 are recorded without changing its code: execution match by wrapping
 `exec_eval.eval_exec_match` in the launching process, exact match from the
 pred/gold lines it prints for every miss. The run fails unless every per-question
-execution and exact match is identical; it prints both total times and the ratio.
+execution and exact match, and the printed exact/partial matching table (per hardness),
+are identical; it prints both total times and the ratio. Ours runs with --partial
+(printing that table) and writes its JSON report.
 
     python benchmarks/official_evaluator_speed.py --official /path/to/test-suite-sql-eval \\
         --official-python /path/to/venv/bin/python [--etype all] [--files 18] [--data DIR] \\
@@ -103,6 +105,14 @@ def official_exact(stdout: str, gold_lines: list[str], pred_lines: list[str]) ->
     return verdicts
 
 
+def score_table(stdout: str) -> list[str]:
+    """The exact and partial matching table (from its header row on), without execution rows."""
+    lines = stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.split()[:2] == ["easy", "medium"]), len(lines))
+    return [line for line in lines[start:] if "EXECUTION ACCURACY" not in line and not line.startswith("execution ")
+            and not line.startswith("report written")]
+
+
 def run_timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
@@ -150,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             report = work / f"{name}.ours.json"
             ours_cmd = [args.ours_python, "-m", "t2sql_pipeline.cli", "evaluate", *common, str(pred),
                         "--db-dir", str(spider / "database"), "--tables", str(spider / "tables.json"),
-                        "--out", str(report), *shlex.split(args.ours_args)]
-            ours_s, _ = run_timed(ours_cmd, ours_env, REPO_ROOT)
+                        "--partial", "--out", str(report), *shlex.split(args.ours_args)]
+            ours_s, ours = run_timed(ours_cmd, ours_env, REPO_ROOT)
             questions = json.loads(report.read_text())["questions"]
             pred_lines = pred.read_text(encoding="utf-8").splitlines()
             theirs_em = official_exact(official.stdout, gold_lines, pred_lines)
@@ -159,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.etype == "all":
                 theirs_ex = json.loads(record.read_text())
                 differ += sum(q["exec_match"] != bool(ex) for q, ex in zip(questions, theirs_ex, strict=True))
+            if score_table(ours.stdout) != score_table(official.stdout):
+                print(f"{name}: the exact/partial matching tables differ", file=sys.stderr)
+                differ += 1
             differences += differ
             official_totals += official_s
             ours_totals += ours_s
@@ -172,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if differences:
         print(f"FAIL: {differences} per-question results differ", file=sys.stderr)
         return 1
-    print("per-question results identical" + (" (execution and exact match)" if args.etype == "all" else ""))
+    print("per-question results identical" + (" (execution and exact match)" if args.etype == "all" else "")
+          + "; exact and partial matching tables identical")
     return 0
 
 
