@@ -40,7 +40,7 @@ CACHE_VERSION = 1
 _PRODUCERS = (
     "t2sql_pipeline.core.evaluation", "t2sql_pipeline.core.metrics", "t2sql_pipeline.core.hardness",
     "t2sql_pipeline.core.sql_exec", "t2sql_pipeline.core.sql.official_tokens",
-    "t2sql_pipeline.core.sql.official_parse",
+    "t2sql_pipeline.core.sql.official_parse", "t2sql_pipeline.core.sql.official_schema",
 )
 
 

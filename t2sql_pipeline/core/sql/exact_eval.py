@@ -12,7 +12,8 @@ import sqlite3
 from pathlib import Path
 
 from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap, exact_match, foreign_key_map
-from t2sql_pipeline.core.sql.official_parse import OfficialParseError, OfficialSchema, OfficialSql, read_sql
+from t2sql_pipeline.core.sql.official_parse import OfficialParseError, OfficialSql, read_sql
+from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 
 _SCHEMAS: dict[Path, OfficialSchema] = {}
 _GOLD: dict[tuple[Path, str], OfficialSql | None] = {}  # None: the official parser cannot read the gold

@@ -32,14 +32,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.core.sql.official_parse import (
-    WHERE_OPS,
-    Condition,
-    OfficialParseError,
-    OfficialSchema,
-    OfficialSql,
-    read_sql,
-)
+from t2sql_pipeline.core.sql.official_parse import WHERE_OPS, Condition, OfficialParseError, OfficialSql, read_sql
+from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 
 PARTIAL_TYPES = (
     "select", "select(no AGG)", "where", "where(no OP)", "group(no Having)", "group", "order", "and/or", "IUEN",

@@ -7,7 +7,7 @@ whose *prediction* has that component, recall over questions whose *gold* has
 it, and F1 is 2·acc·rec/(acc+rec), or 1 when both are 0.
 
 >>> from t2sql_pipeline.core.sql.exact_match import exact_match
->>> from t2sql_pipeline.core.sql.official_parse import OfficialSchema
+>>> from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 >>> schema = OfficialSchema.build({"t": ["a", "b"]})
 >>> right, wrong = (exact_match("SELECT a FROM t", p, schema, {}) for p in ("SELECT a FROM t", "SELECT b FROM t"))
 >>> [(s.level, s.count, s.exact) for s in exact_levels([("easy", right), ("hard", wrong)])]

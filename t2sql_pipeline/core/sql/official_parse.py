@@ -15,6 +15,7 @@ col_unit ``(agg_id, col_id, distinct)``, val_unit ``(unit_op, col_unit1,
 col_unit2)``, cond_unit ``(not_op, op_id, val_unit, val1, val2)``, a condition
 alternates cond_units and ``"and"``/``"or"``; ids are ``"__table.column__"``.
 
+>>> from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 >>> schema = OfficialSchema.build({"singer": ["singer_id", "name", "age"]})
 >>> read_sql("SELECT name FROM singer WHERE age > 20", schema).where
 ((False, 3, (0, (0, '__singer.age__', False), None), 20.0, None),)
@@ -26,12 +27,10 @@ t2sql_pipeline.core.sql.official_parse.OfficialParseError: cannot read: ...
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
+from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 from t2sql_pipeline.core.sql.official_tokens import OfficialTokenError, official_tokens
 
 CLAUSE_KEYWORDS = ("select", "from", "where", "group", "order", "limit", "intersect", "union", "except")
@@ -53,36 +52,6 @@ Condition = tuple[Any, ...]  # cond_units alternating with "and"/"or" (the offic
 
 class OfficialParseError(ValueError):
     """The official parser cannot read this SQL (it would raise); exact match counts it as no match."""
-
-
-@dataclass(frozen=True)
-class OfficialSchema:
-    """Lower-cased table -> column names of one database, and the official id map."""
-
-    tables: Mapping[str, tuple[str, ...]]
-    id_map: Mapping[str, str] = field(compare=False)
-
-    @classmethod
-    def build(cls, tables: Mapping[str, Sequence[str]]) -> OfficialSchema:
-        lowered = {t.lower(): tuple(c.lower() for c in cols) for t, cols in tables.items()}
-        id_map = {"*": "__all__"}
-        id_map.update({f"{t}.{c}": f"__{t}.{c}__" for t, cols in lowered.items() for c in cols})
-        id_map.update({t: f"__{t}__" for t in lowered})
-        return cls(lowered, id_map)
-
-    @classmethod
-    def from_sqlite(cls, db_path: Path) -> OfficialSchema:
-        """Tables and columns as the official evaluator reads them from the database file."""
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-            names = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            tables = {name.lower(): [str(col[1]) for col in conn.execute(f"PRAGMA table_info({_quote(name)})")]
-                      for name in names}
-        conn.close()
-        return cls.build(tables)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)

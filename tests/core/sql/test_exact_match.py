@@ -10,7 +10,7 @@ import pytest
 from t2sql_pipeline.core.sql.exact_eval import foreign_keys_from_sqlite
 from t2sql_pipeline.core.sql.exact_match import exact_match, foreign_key_map
 from t2sql_pipeline.core.sql.exact_scores import exact_levels, official_table
-from t2sql_pipeline.core.sql.official_parse import OfficialSchema
+from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 
 TABLES = {
     "singer": ["singer_id", "name", "age", "country"],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from t2sql_pipeline.core.sql.official_parse import OfficialParseError, OfficialSchema, read_sql
+from t2sql_pipeline.core.sql.official_parse import OfficialParseError, read_sql
+from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 from t2sql_pipeline.core.sql.official_tokens import OfficialTokenError, official_tokens
 
 SCHEMA = OfficialSchema.build({
