@@ -42,8 +42,6 @@ def remove_distinct_tokens(sql: str) -> str:
     Token-level, so `COUNT(DISTINCT x)` becomes `COUNT( x)` as well; sqlparse
     splits statements, and the official script keeps `parse(...)[0]`.
     """
-    import sqlparse
-
     if "distinct" not in sql.lower() and (";" not in sql or sql.rstrip().find(";") == len(sql.rstrip()) - 1):
         # Nothing to drop and one statement: sqlparse would hand the text back (checked
         # on every Spider dev gold and prediction), and it costs ~5 ms a query.

@@ -215,7 +215,7 @@ def partial_scores(pred: OfficialSql, label: OfficialSql) -> dict[str, PartialSc
     ao_p, ao_l = set(pred.where[1::2]), set(label.where[1::2])
     # Quirk kept: when the sets differ the official code returns the two totals swapped.
     put("and/or", *((1, 1, 1) if ao_p == ao_l else (0, len(ao_l), len(ao_p))))
-    totals = [_nested(p, l) for p, l in ((pred.intersect, label.intersect), (pred.except_, label.except_),
+    totals = [_nested(p, g) for p, g in ((pred.intersect, label.intersect), (pred.except_, label.except_),
                                           (pred.union, label.union))]
     put("IUEN", sum(t[2] for t in totals), sum(t[1] for t in totals), sum(t[0] for t in totals))
     kw_p, kw_l = keywords(pred), keywords(label)
