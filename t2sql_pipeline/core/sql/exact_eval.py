@@ -11,12 +11,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap, exact_match, foreign_key_map
+from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap, exact_match, foreign_key_map, normalize
 from t2sql_pipeline.core.sql.official_parse import OfficialParseError, OfficialSql, read_sql
 from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 
 _SCHEMAS: dict[Path, OfficialSchema] = {}
 _GOLD: dict[tuple[Path, str], OfficialSql | None] = {}  # None: the official parser cannot read the gold
+_LABELS: dict[tuple[Path, OfficialSql, tuple[tuple[str, str], ...]], OfficialSql] = {}  # normalized gold
 _CACHE_LIMIT = 50_000
 
 
@@ -48,7 +49,15 @@ def score_exact(
     `gold_sql` may be the gold already read (`read_gold`; None: unreadable).
     """
     gold = read_gold(db_path, gold_sql) if isinstance(gold_sql, str) else gold_sql
-    return None if gold is None else exact_match(gold, prediction, official_schema(db_path), fk_map)
+    if gold is None:
+        return None
+    schema = official_schema(db_path)
+    key = (db_path, gold, tuple(sorted(fk_map.items())))
+    if key not in _LABELS:
+        if len(_LABELS) > _CACHE_LIMIT:
+            _LABELS.clear()
+        _LABELS[key] = normalize(gold, schema, fk_map)
+    return exact_match(gold, prediction, schema, fk_map, label=_LABELS[key])
 
 
 def foreign_keys_from_sqlite(db_path: Path) -> dict[str, str]:

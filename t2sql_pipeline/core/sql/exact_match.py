@@ -97,15 +97,17 @@ def read_official(sql: str, schema: OfficialSchema) -> OfficialSql | None:
 
 
 def exact_match(
-    gold_sql: str | OfficialSql, pred_sql: str, schema: OfficialSchema, fk_map: ForeignKeyMap
+    gold_sql: str | OfficialSql, pred_sql: str, schema: OfficialSchema, fk_map: ForeignKeyMap,
+    *, label: OfficialSql | None = None,
 ) -> ExactMatch:
     """Official exact-set match of `pred_sql` against `gold_sql` (raises if the gold is unreadable).
 
-    `gold_sql` may be given already read (`read_sql`), to read a gold query once.
+    `gold_sql` may be given already read (`read_sql`), and `label` as its `normalize`d
+    form, to read and normalize a gold query once.
     """
     gold = gold_sql if isinstance(gold_sql, OfficialSql) else read_sql(gold_sql, schema)
     pred = read_official(pred_sql.replace("value", "1"), schema)
-    label = normalize(gold, schema, fk_map)
+    label = label or normalize(gold, schema, fk_map)
     try:
         guess = normalize(pred or EMPTY_SQL, schema, fk_map)
         partial = partial_scores(guess, label)
