@@ -268,9 +268,34 @@ def _time_ratio(db_path: Path, gold_sql: str, pred_sql: str, limits: ExecLimits,
 @dataclass(frozen=True)
 class _Batch:
     tasks: tuple[_Task, ...]
+    queries: bool  # True: predictions to execute (budget: the largest one's; overrun: run each again)
 
 
-_BATCH_SIZE = 32
+_BATCH_SIZE = 32  # Python-only tasks
+_QUERY_BATCH_SIZE = 8  # predictions whose gold ran fast, without VES timing
+_FAST_GOLD_S = 1.0
+_RUN_AGAIN = object()  # a batch of queries overran: its tasks go again, one by one
+
+
+def _units(tasks: Sequence[_Task]) -> list[tuple[list[int], _Task | _Batch]]:
+    """Group tasks into batches: Python-only work, and queries expected to be quick."""
+    units: list[tuple[list[int], _Task | _Batch]] = []
+    open_batches: dict[bool, list[int]] = {False: [], True: []}
+    for position, task in enumerate(tasks):
+        if isinstance(task, _GoldTask) or (isinstance(task, _PredTask) and (
+                task.ves_iterations or sum(g.seconds for g in task.gold_results) >= _FAST_GOLD_S)):
+            units.append(([position], task))
+            continue
+        queries = isinstance(task, _PredTask)
+        batch = open_batches[queries]
+        batch.append(position)
+        if len(batch) == (_QUERY_BATCH_SIZE if queries else _BATCH_SIZE):
+            units.append((batch, _Batch(tuple(tasks[p] for p in batch), queries)))
+            open_batches[queries] = []
+    for queries, batch in open_batches.items():
+        if batch:
+            units.append((batch, _Batch(tuple(tasks[p] for p in batch), queries)))
+    return units
 
 
 def _run_unit(unit: _Task | _Batch) -> object:
@@ -278,13 +303,16 @@ def _run_unit(unit: _Task | _Batch) -> object:
 
 
 def _unit_budget_s(unit: _Task | _Batch) -> float:
-    return sum(map(_task_budget_s, unit.tasks)) if isinstance(unit, _Batch) else _task_budget_s(unit)
+    if not isinstance(unit, _Batch):
+        return _task_budget_s(unit)
+    budgets = [_task_budget_s(task) for task in unit.tasks]
+    return max(budgets) if unit.queries else sum(budgets)
 
 
 def _unit_overrun(unit: _Task | _Batch, reason: str) -> object:
-    if isinstance(unit, _Batch):
-        return tuple(_task_overrun(task, reason) for task in unit.tasks)
-    return _task_overrun(unit, reason)
+    if not isinstance(unit, _Batch):
+        return _task_overrun(unit, reason)
+    return _RUN_AGAIN if unit.queries else tuple(_task_overrun(task, reason) for task in unit.tasks)
 
 
 def _task_budget_s(task: _Task) -> float:
@@ -680,27 +708,24 @@ class Evaluator:
     def _run(self, tasks: Sequence[_Task]) -> list[_Outcome]:
         if self._pool is None:
             return [_run_task(task) for task in tasks]
-        # Python-only tasks travel in batches (one message each way per batch, not per task);
-        # queries keep one task each, so a timeout stops only its own query.
-        units: list[tuple[list[int], _Task | _Batch]] = []
-        batch: list[int] = []
-        for position, task in enumerate(tasks):
-            if isinstance(task, (_GoldTask, _PredTask)):
-                units.append(([position], task))
-            else:
-                batch.append(position)
-                if len(batch) == _BATCH_SIZE:
-                    units.append((batch, _Batch(tuple(tasks[p] for p in batch))))
-                    batch = []
-        if batch:
-            units.append((batch, _Batch(tuple(tasks[p] for p in batch))))
+        # Tasks travel in batches (one message each way per batch): a message's round trip,
+        # not the work, dominates on a busy machine. A batch of queries that runs past its
+        # budget is run again one query at a time, so a hung query still costs only itself.
+        units = _units(tasks)
         out: list[_Outcome | None] = [None] * len(tasks)
+        again: list[int] = []
         for index, result in self._pool.run(_run_unit, [u for _, u in units], budget_s=_unit_budget_s,
                                             on_overrun=_unit_overrun):
             positions, unit = units[index]
+            if result is _RUN_AGAIN:
+                again.extend(positions)
+                continue
             outcomes = result if isinstance(unit, _Batch) else (result,)
             for position, outcome in zip(positions, outcomes, strict=True):  # type: ignore[arg-type]
                 out[position] = outcome
+        for index, outcome in self._pool.run(_run_task, [tasks[p] for p in again], budget_s=_task_budget_s,
+                                             on_overrun=_task_overrun):
+            out[again[index]] = outcome
         return out  # type: ignore[return-value]
 
     def _record(

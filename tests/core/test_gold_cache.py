@@ -87,3 +87,33 @@ def test_cached_gold_rows_that_would_time_out_now_are_not_used(tmp_path: Path) -
                    text_metrics=False) as evaluator:
         result = evaluator.evaluate([GoldQuery(sql, "shop")], [sql + " WHERE id > 0"])
     assert result.questions[0].exec_match is True  # executed afresh: the 5 s entry exceeds the 2 s limit
+
+
+def test_a_batch_of_queries_past_its_budget_runs_again_query_by_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_dir = make_db(tmp_path / "db").parent.parent
+    slow = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 400000) SELECT count(*) FROM r"
+    gold = [GoldQuery("SELECT name FROM item", "shop")] * 3 + [GoldQuery("SELECT 400000", "shop")]
+    preds = ["SELECT name FROM item", "SELECT price FROM item", "SELECT name FROM item WHERE id = 1", slow]
+    expected = [q.exec_match for q in evaluation.evaluate_predictions(gold, preds, db_dir, workers=0).questions]
+    assert expected == [True, False, False, True]
+    from t2sql_pipeline.core import sql_exec
+
+    monkeypatch.setattr(evaluation, "WorkerPool", lambda n: sql_exec.WorkerPool(n, grace_s=0.05))
+    budgets = evaluation._unit_budget_s
+    monkeypatch.setattr(evaluation, "_unit_budget_s",
+                        lambda unit: 0.0 if isinstance(unit, evaluation._Batch) and unit.queries else budgets(unit))
+    again: list[int] = []
+    real_task_budget = evaluation._task_budget_s
+
+    def counting(task: object) -> float:
+        if isinstance(task, evaluation._PredTask):  # only the run-again pass asks a query's own budget
+            again.append(task.index)
+        return real_task_budget(task)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(evaluation, "_task_budget_s", counting)
+    with Evaluator(db_dir, workers=1, text_metrics=False) as evaluator:
+        result = evaluator.evaluate(gold, preds)
+    assert [q.exec_match for q in result.questions] == expected
+    assert set(again) == {0, 1, 2, 3}  # the killed batch's queries each ran again on their own budget
