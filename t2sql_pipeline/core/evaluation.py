@@ -189,7 +189,7 @@ class _PredOutcome:
 _Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask | _ExactTask | _GoldTextTask
 _Outcome = (
     tuple[PreparedQuery, str | None] | ExecResult | _PredOutcome | tuple[int, TextMetrics | None] | _ExactOutcome
-    | GoldText
+    | GoldText | None
 )
 
 
@@ -334,7 +334,7 @@ def _task_overrun(task: _Task, reason: str) -> _Outcome:
     if isinstance(task, _ExactTask):
         return _ExactOutcome(task.index, None)
     if isinstance(task, _GoldTextTask):
-        return GoldText(None, ())  # the text metrics task recomputes it under its own budget
+        return None  # not kept: each text metrics task recomputes it under its own budget
     return task.index, None  # text metrics stuck on one prediction: reported as not available
 
 
@@ -649,7 +649,7 @@ class Evaluator:
                 self._gold_text.update({(sql, schema): cached[sql] for sql, schema in group if sql in cached})
             todo = [key for key in todo if key not in self._gold_text]
         results = self._run([_GoldTextTask(sql, schema) for sql, schema in todo])
-        self._gold_text.update(zip(todo, results))  # type: ignore[arg-type]
+        self._gold_text.update((key, text) for key, text in zip(todo, results) if text is not None)  # type: ignore[misc]
         if self._cache is not None:
             for kind, group in by_schema.items():
                 done = {sql: self._gold_text[(sql, schema)] for sql, schema in group if (sql, schema) in todo}
