@@ -651,9 +651,10 @@ class Evaluator:
         results = self._run([_GoldTextTask(sql, schema) for sql, schema in todo])
         self._gold_text.update((key, text) for key, text in zip(todo, results) if text is not None)  # type: ignore[misc]
         if self._cache is not None:
+            computed = set(todo) & self._gold_text.keys()
             for kind, group in by_schema.items():
-                done = {sql: self._gold_text[(sql, schema)] for sql, schema in group if (sql, schema) in todo}
-                self._cache.put(kind, None, {sql: text for sql, text in done.items() if text.tokens})
+                done = {sql: self._gold_text[(sql, schema)] for sql, schema in group if (sql, schema) in computed}
+                self._cache.put(kind, None, done)
 
     def _cached_gold_rows(self, keys: list[tuple[Path, str]], decoding: TextDecoding) -> list[tuple[Path, str]]:
         """Take gold rows from the disk cache; return the keys still to execute."""
