@@ -75,9 +75,16 @@ class GoldCache:
         """Write the shards that gained entries (atomically; a failed write only loses the cache)."""
         if not self._dirty:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            self._dirty.clear()  # an unwritable folder: no cache, the results are still right
+            return
         for name in sorted(self._dirty):
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp")
+            try:
+                fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp")
+            except OSError:
+                continue
             try:
                 with os.fdopen(fd, "wb") as handle:
                     pickle.dump(self._shards[name], handle, protocol=pickle.HIGHEST_PROTOCOL)

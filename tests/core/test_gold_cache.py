@@ -117,3 +117,12 @@ def test_a_batch_of_queries_past_its_budget_runs_again_query_by_query(
         result = evaluator.evaluate(gold, preds)
     assert [q.exec_match for q in result.questions] == expected
     assert set(again) == {0, 1, 2, 3}  # the killed batch's queries each ran again on their own budget
+
+
+def test_an_unwritable_cache_folder_only_loses_the_cache(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = GoldCache(blocker / "cache")  # cannot be created: its parent is a file
+    cache.put("info", None, {"q": 1})
+    cache.flush()
+    assert GoldCache(blocker / "cache").get("info", None, ["q"]) == {}
