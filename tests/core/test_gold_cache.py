@@ -126,3 +126,12 @@ def test_an_unwritable_cache_folder_only_loses_the_cache(tmp_path: Path) -> None
     cache.put("info", None, {"q": 1})
     cache.flush()
     assert GoldCache(blocker / "cache").get("info", None, ["q"]) == {}
+
+
+def test_every_producing_module_is_found() -> None:
+    # The cache is keyed by these modules' source: one that moved would stop invalidating it.
+    import importlib.util
+
+    from t2sql_pipeline.core import gold_cache
+
+    assert all(importlib.util.find_spec(name) is not None for name in gold_cache._PRODUCERS)
