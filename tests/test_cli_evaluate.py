@@ -97,7 +97,7 @@ def test_bird_semantics_with_difficulty_file(files: dict[str, Path], tmp_path: P
     # BIRD ignores row order: the DESC prediction matches
     assert [q["exec_match"] for q in report["questions"]] == [True, False, True, None]
     assert report["summary"]["levels"]["simple"] == {"count": 2, "execution_accuracy": 0.5}
-    assert report["questions"][0]["sqlglot_set_match"] is None  # text metrics off
+    assert report["questions"][0]["rouge_l"] is None  # text metrics off
     # Valid SQL comes from SQLite compiling the prediction, so it is there with text metrics off; None without a database.
     assert [q["valid_sql"] for q in report["questions"]] == [True, False, True, None]  # 2: there is no table `items`
 

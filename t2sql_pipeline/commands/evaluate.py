@@ -63,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="bird only: time each correct prediction N times against its gold for VES and "
                              "R-VES (the official scripts use 100); default 0, VES off")
     parser.add_argument("--no-text-metrics", action="store_true",
-                        help="skip sqlglot validity, exact-set match, ROUGE-L and hallucination rate")
+                        help="skip ROUGE-L and the schema hallucination rate (sqlglot); exact match and "
+                             "valid SQL are still given")
     parser.add_argument("--no-cache", action="store_true",
                         help="do not read or write the gold cache (<state folder>/cache/gold: gold preparation and "
                              "results kept between calls, keyed by database file and SQL)")

@@ -205,8 +205,9 @@ def _run_task(task: _Task) -> _Outcome:
         return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold, task.prediction,
                                                                 dict(task.fk_map)))
     if isinstance(task, _GoldTextTask):
-        return metrics.gold_text(task.sql, task.schema)
-    return task.index, metrics.text_metrics(task.gold_sql, task.prediction, task.schema, task.gold)
+        return metrics.gold_text(task.sql, task.schema, set_match=False)
+    # Exact match is the official one (_ExactTask); our sqlglot set match is not computed.
+    return task.index, metrics.text_metrics(task.gold_sql, task.prediction, task.schema, task.gold, set_match=False)
 
 
 def _prepare_gold(sql: str, semantics: Semantics, strict: bool) -> tuple[PreparedQuery, str | None]:
@@ -355,7 +356,6 @@ class QuestionResult:
     difficulty: str | None
     pred_seconds: float | None
     valid_sql: bool | None
-    sqlglot_set_match: bool | None  # ours, not the official exact match: see metrics.exact_set_match
     rouge_l: float | None
     hallucinated: tuple[str, ...] | None
     ves_ratio: float | None
@@ -389,7 +389,6 @@ class EvaluationSummary:
     valid_sql_rate: float | None
     exact_match: float | None  # official Spider exact-set match over the questions with a judgement
     exact_levels: tuple[ExactLevel, ...]  # per hardness and 'all': exact match and the official partial scores
-    sqlglot_set_match: float | None
     rouge_l: float | None
     hallucination_rate: float | None
     ves: float | None
@@ -435,7 +434,6 @@ class EvaluationResult:
         lines.append(
             f"valid SQL {_pct(s.valid_sql_rate)} (SQLite compiles it; of the {s.n_scored} questions with a database and working gold), "
             f"exact match {_pct(s.exact_match)} (official Spider exact-set match), "
-            f"sqlglot set match {_pct(s.sqlglot_set_match)}, "
             f"ROUGE-L {_pct(s.rouge_l)}, schema hallucination {_pct(s.hallucination_rate)}"
         )
         if s.ves is not None:
@@ -499,7 +497,6 @@ def _summarize(
         valid_sql_rate=_mean(q.valid_sql for q in questions),
         exact_match=_mean(q.exact_match for q in questions),
         exact_levels=exact_levels((q.hardness, e) for q, e in zip(questions, exact, strict=True) if e is not None),
-        sqlglot_set_match=_mean(q.sqlglot_set_match for q in questions),
         rouge_l=_mean(q.rouge_l for q in questions),
         hallucination_rate=_mean(None if q.hallucinated is None else bool(q.hallucinated) for q in questions),
         ves=metrics.ves(ves_ratios) if timed else None,
@@ -749,7 +746,7 @@ class Evaluator:
         return QuestionResult(
             index, gold.db_id, exec_match, None if exact is None else exact.exact, kind, error, hardness,
             gold.difficulty, seconds,
-            valid_sql, text.exact_set_match if text else None,
+            valid_sql,
             text.rouge_l if text else None, text.hallucinated if text else None, ves_ratio,
         )
 

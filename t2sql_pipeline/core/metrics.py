@@ -206,19 +206,27 @@ class GoldText:
     tokens: tuple[str, ...]
 
 
-def gold_text(gold_sql: str, schema: DbSchema | None) -> GoldText:
-    """The gold side of `text_metrics`."""
-    return GoldText(_gold_canon(gold_sql, schema), tuple(sql_tokens(gold_sql)))
+def gold_text(gold_sql: str, schema: DbSchema | None, *, set_match: bool = True) -> GoldText:
+    """The gold side of `text_metrics` (without the normal form unless `set_match`)."""
+    return GoldText(_gold_canon(gold_sql, schema) if set_match else None, tuple(sql_tokens(gold_sql)))
 
 
-def text_metrics(gold_sql: str, pred_sql: str, schema: DbSchema | None, gold: GoldText | None = None) -> TextMetrics:
-    """Validity, exact-set match, ROUGE-L and hallucinated names, tokenizing and parsing each text once."""
+def text_metrics(
+    gold_sql: str, pred_sql: str, schema: DbSchema | None, gold: GoldText | None = None, *, set_match: bool = True
+) -> TextMetrics:
+    """Validity, exact-set match, ROUGE-L and hallucinated names, tokenizing and parsing each text once.
+
+    `set_match=False` skips our exact-set match (None): reports use the official one
+    (`t2sql_pipeline.core.sql.exact_match`).
+    """
     pred_words, pred_tree = _tokens_and_tree(pred_sql)
-    gold = gold or gold_text(gold_sql, schema)
-    pred_canon = None if pred_tree is None else _canon(pred_tree, ({}, None, _quoted_values(pred_tree, pred_sql, schema)))
+    gold = gold or gold_text(gold_sql, schema, set_match=set_match)
+    pred_canon = None
+    if set_match and pred_tree is not None:
+        pred_canon = _canon(pred_tree, ({}, None, _quoted_values(pred_tree, pred_sql, schema)))
     return TextMetrics(
         valid_sql=pred_tree is not None,
-        exact_set_match=None if gold.canon is None else pred_canon == gold.canon,
+        exact_set_match=None if gold.canon is None or not set_match else pred_canon == gold.canon,
         rouge_l=_lcs_f1(gold.tokens, pred_words),
         hallucinated=None if schema is None or pred_tree is None else _hallucinated(pred_tree, pred_sql, schema),
     )
@@ -384,7 +392,8 @@ def _columns_in_scope(column: Any, schema: DbSchema) -> frozenset[str]:
 def exact_set_match(gold_sql: str, pred_sql: str) -> bool | None:
     """Clause-by-clause set equality of normalized sqlglot ASTs; None when the gold does not parse.
 
-    Ours, not the official component matcher: identifiers lower-cased, table
+    Ours, not the official component matcher, and not in the evaluation reports (they
+    give the official exact-set match, `t2sql_pipeline.core.sql.exact_match`): identifiers lower-cased, table
     aliases resolved per SELECT, values and DISTINCT ignored (as the official
     defaults do), SELECT items, FROM tables, conjuncts of ON/WHERE/HAVING and
     GROUP BY compared as multisets, ORDER BY as a list, LIMIT by presence.

@@ -71,8 +71,8 @@ def test_a_second_evaluator_takes_gold_work_from_the_cache(tmp_path: Path, monke
     with Evaluator(db_dir, workers=0, cache=GoldCache(cache_dir)) as second:
         after = second.evaluate(gold, preds)
     assert not {"_GoldInfoTask", "_GoldTask", "_GoldTextTask"} & set(ran)
-    strip = [(q.exec_match, q.exact_match, q.hardness, q.sqlglot_set_match, q.rouge_l) for q in before.questions]
-    assert [(q.exec_match, q.exact_match, q.hardness, q.sqlglot_set_match, q.rouge_l) for q in after.questions] == strip
+    strip = [(q.exec_match, q.exact_match, q.hardness, q.hallucinated, q.rouge_l) for q in before.questions]
+    assert [(q.exec_match, q.exact_match, q.hardness, q.hallucinated, q.rouge_l) for q in after.questions] == strip
     assert strip[0][:2] == (True, True) and strip[1][1] is True  # exact match ignores ON, foreign keys from the file
 
 
