@@ -296,7 +296,8 @@ class _Reader:
         i, order = self.order_by(i, default_tables)
         limit = None
         if i < len(toks) and toks[i] == "limit":
-            limit, i = 1, i + 2  # the official reader never keeps the number
+            _check(i + 1 < len(toks), "LIMIT without a value")  # the official reader looks at it...
+            limit, i = 1, i + 2  # ...but never keeps the number
         i = self._skip_semicolons(i)
         if block:
             _check(toks[i] == ")", "expected ')' after a query")

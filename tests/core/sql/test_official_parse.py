@@ -51,6 +51,7 @@ UNREADABLE = [
     "SELECT name FROM singer WHERE age IN (20, 30)",
     "SELECT nickname FROM singer",
     "SELECT name FROM singer AS singer",  # an alias with the name of a table
+    "SELECT name FROM singer LIMIT",  # it looks at the token after LIMIT
     "",
 ]
 
