@@ -7,8 +7,14 @@ values and glues ``! =``, ``> =``, ``< =`` back together. Its token boundaries
 decide what it can read (``a=b`` is one token, so not a column; ``<>`` is two),
 so they are reproduced here rule for rule: the NLTK word-tokenizer rules that can
 fire on SQL text once quotes are gone (checked against NLTK 3.10 on every Spider
-dev gold and prediction file we hold). NLTK's sentence splitter is not run:
-SQL has no sentences, and on the 18 prediction files it changes no judgement.
+dev gold and prediction file we hold, and on 30,000 random strings). NLTK's
+sentence splitter (punkt, whose English model is not available here) is not run:
+SQL has no sentences, and on the 18 prediction files it changes no judgement. It
+matters only where a period is followed by a space or by `*)` etc. outside quotes
+(`GROUP. BY`, `T1. name`): there punkt may cut a sentence, the period becomes a
+token of its own and the official parser then often refuses the query. In a
+differential test of 51,652 mutated predictions against the official code (with
+an empty punkt model) this changed 3 partial scores and no exact match.
 
 >>> official_tokens("SELECT name FROM singer WHERE age >= 20 AND country = 'France'")
 ['select', 'name', 'from', 'singer', 'where', 'age', '>=', '20', 'and', 'country', '=', '"France"']
