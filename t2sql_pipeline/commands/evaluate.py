@@ -16,9 +16,16 @@ Execute every predicted query and its gold query on the question's database
   --semantics bird    BIRD's EX: equal sets of rows, column order significant,
                       gold and prediction under one time limit
 
-A question whose database is missing is reported with exec_match null
-(error kind missing_db) and left out of EX; so is a gold query that fails
-(gold_error). Prints a summary table; --out writes the full JSON report.
+Spider semantics also give the official Spider exact-set match (EM, the
+test-suite-sql-eval `evaluation.py` etype "match" rules, its parser's refusals
+included) per question, per hardness level and overall, with the official
+partial scores (--partial prints them as the official script does). Its
+foreign keys come from --tables; without it, from each database file.
+
+A question whose database is missing is reported with exec_match and
+exact_match null (error kind missing_db) and left out of EX and EM; so is a
+gold query that fails (gold_error) for EX. Prints a summary table; --out
+writes the full JSON report.
 """
 
 
@@ -37,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--db-dir", type=Path, required=True, metavar="D",
                         help="folder holding <db_id>/<db_id>.sqlite for every database")
     parser.add_argument("--tables", type=Path, metavar="T",
-                        help="Spider-format tables.json: schemas for the hallucination rate "
-                             "(default: read from each database; needed for questions whose database is missing)")
+                        help="Spider-format tables.json: schemas for the hallucination rate and foreign keys for "
+                             "exact match, as officially (default: read from each database)")
     parser.add_argument("--semantics", choices=("spider", "bird"), default="spider",
                         help="result comparison rules (default: spider)")
     parser.add_argument("--strict", action="store_true",
@@ -56,7 +63,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="bird only: time each correct prediction N times against its gold for VES and "
                              "R-VES (the official scripts use 100); default 0, VES off")
     parser.add_argument("--no-text-metrics", action="store_true",
-                        help="skip sqlglot validity, exact-set match, ROUGE-L and hallucination rate")
+                        help="skip ROUGE-L and the schema hallucination rate (sqlglot); exact match and "
+                             "valid SQL are still given")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="do not read or write the gold cache (<state folder>/cache/gold: gold preparation and "
+                             "results kept between calls, keyed by database file and SQL)")
+    parser.add_argument("--partial", action="store_true",
+                        help="spider only: also print the official exact and partial matching tables per hardness")
     parser.add_argument("--out", type=Path, metavar="R.json", help="write the JSON report here")
     parser.set_defaults(func=run)
 
@@ -71,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         read_prediction_file,
         read_tables_json,
     )
+    from t2sql_pipeline.core.evaluation.gold_cache import GoldCache, default_cache_dir
+    from t2sql_pipeline.core.sql.exact_match import foreign_key_maps
 
     try:
         _check_options(args)
@@ -78,15 +93,21 @@ def run(args: argparse.Namespace) -> int:
         gold = read_gold_file(args.gold, difficulties=difficulties)
         predictions = read_prediction_file(args.pred, expected=len(gold))
         schemas = read_tables_json(args.tables) if args.tables else None
+        foreign_keys = foreign_key_maps(args.tables) if args.tables else None
     except (EvaluationInputError, OSError, ValueError) as exc:
         print(f"t2sql evaluate: error: {exc}", file=sys.stderr)
         return 2
     result = evaluate_predictions(
         gold, predictions, args.db_dir, semantics=args.semantics, timeout_s=args.timeout,
         workers=args.workers, strict=args.strict, schemas=schemas, ves_iterations=args.ves_iterations,
-        text_metrics=not args.no_text_metrics, max_rows=args.max_rows,
+        text_metrics=not args.no_text_metrics, max_rows=args.max_rows, foreign_keys=foreign_keys,
+        cache=None if args.no_cache else GoldCache(default_cache_dir()),
     )
     print(result.summary_table())
+    if args.partial:
+        from t2sql_pipeline.core.sql.exact_scores import official_table
+
+        print(official_table(result.summary.exact_levels))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -106,8 +127,8 @@ def _check_options(args: argparse.Namespace) -> None:
         problems.append("--max-rows must be at least 1")
     if args.semantics != "bird" and (args.difficulty_from or args.ves_iterations):
         problems.append("--difficulty-from and --ves-iterations need --semantics bird")
-    if args.semantics != "spider" and args.strict:
-        problems.append("--strict applies to --semantics spider only")
+    if args.semantics != "spider" and (args.strict or args.partial):
+        problems.append("--strict and --partial apply to --semantics spider only")
     if args.ves_iterations < 0:
         problems.append("--ves-iterations must be 0 or more")
     if problems:

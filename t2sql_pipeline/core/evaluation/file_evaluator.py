@@ -14,169 +14,47 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
-from t2sql_pipeline.core.evaluation.file_results import (
-    EvaluationResult,
-    EvaluationSummary,
-    QuestionResult,
-    Semantics,
-    summarize,
-)
-from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError, GoldQuery
-from t2sql_pipeline.core.sql import execution as sql_exec
-from t2sql_pipeline.core.sql.result_match import PreparedQuery, bird_rows_match, spider_prepare, spider_rows_match
-from t2sql_pipeline.core.sql.text_metrics import DbSchema, TextMetrics, text_metrics
-from t2sql_pipeline.core.sql.ves import mean_without_outliers
+from t2sql_pipeline.core.evaluation.gold_cache import GoldCache
+from t2sql_pipeline.core.sql import exact_eval
+from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap
 from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, TextDecoding, read_schema
-from t2sql_pipeline.core.sql.worker_pool import KILLED, WorkerPool
-
-_PYTHON_TASK_BUDGET_S = 60.0  # sqlglot/sqlparse on one line of text; generous, never expected
-
-
-# ----------------------------------------------------------------------------- worker tasks
-# Module-level functions and frozen dataclasses: they travel to worker processes by pickle.
-
-
-@dataclass(frozen=True)
-class _GoldInfoTask:
-    sql: str
-    semantics: Semantics
-    strict: bool
-
-
-@dataclass(frozen=True)
-class _GoldTask:
-    db_path: Path
-    sql: str
-    decoding: TextDecoding
-    limits: ExecLimits
-
-
-@dataclass(frozen=True)
-class _PredTask:
-    index: int
-    db_paths: tuple[Path, ...]
-    gold: PreparedQuery
-    gold_results: tuple[ExecResult, ...]  # aligned with db_paths, all ok
-    prediction: str
-    semantics: Semantics
-    strict: bool
-    limits: ExecLimits
-    ves_iterations: int
+from t2sql_pipeline.core.sql.official_parse import OfficialSql
+from t2sql_pipeline.core.sql.result_match import PreparedQuery
+from t2sql_pipeline.core.sql.text_metrics import DbSchema, GoldText, TextMetrics
+from t2sql_pipeline.core.sql.worker_pool import WorkerPool
+from t2sql_pipeline.core.evaluation.evaluator_tasks import (
+    _Batch,
+    _ExactOutcome,
+    _ExactTask,
+    _GoldInfoTask,
+    _GoldTask,
+    _GoldTextTask,
+    _MetricsTask,
+    _Outcome,
+    _PredOutcome,
+    _PredTask,
+    _RUN_AGAIN,
+    _Task,
+    _run_task,
+    _run_unit,
+    _task_budget_s,
+    _task_overrun,
+    _unit_budget_s,
+    _unit_overrun,
+    _units,
+)
+from t2sql_pipeline.core.evaluation.file_results import EvaluationResult, EvaluationSummary, QuestionResult, Semantics, summarize
+from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError, GoldQuery
 
 
-@dataclass(frozen=True)
-class _MetricsTask:
-    index: int
-    gold_sql: str
-    prediction: str
-    schema: DbSchema | None
 
+def _schema_digest(schema: DbSchema | None) -> str:
+    """A stable name for what the gold normal form depends on (the schema's column names)."""
+    import hashlib
 
-@dataclass(frozen=True)
-class _PredOutcome:
-    index: int
-    exec_match: bool
-    error_kind: str | None = None
-    error: str | None = None
-    seconds: float | None = None
-    ves_ratio: float | None = None
-    valid_sql: bool = True  # SQLite compiles it on the database (sql_exec.sqlite_prepares)
-
-
-_Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask
-_Outcome = tuple[PreparedQuery, str | None] | ExecResult | _PredOutcome | tuple[int, TextMetrics | None]
-
-
-def _run_task(task: _Task) -> _Outcome:
-    """Entry point in a worker process (or in-process when workers=0)."""
-    if isinstance(task, _GoldInfoTask):
-        return _prepare_gold(task.sql, task.semantics, task.strict)
-    if isinstance(task, _GoldTask):
-        return sql_exec.execute_readonly(task.db_path, task.sql, task.limits, text_decoding=task.decoding)
-    if isinstance(task, _PredTask):
-        return _score_prediction(task)
-    return task.index, text_metrics(task.gold_sql, task.prediction, task.schema)
-
-
-def _prepare_gold(sql: str, semantics: Semantics, strict: bool) -> tuple[PreparedQuery, str | None]:
-    if semantics == "bird":
-        return PreparedQuery(sql), None
-    from t2sql_pipeline.core.sql.hardness import HardnessError, spider_hardness
-
-    try:
-        hardness: str | None = spider_hardness(sql)
-    except HardnessError:
-        hardness = None  # the question is scored but belongs to no level
-    return spider_prepare(sql, is_gold=True, strict=strict), hardness
-
-
-def _score_prediction(task: _PredTask) -> _PredOutcome:
-    if not task.prediction.strip():
-        return _PredOutcome(task.index, False, "syntax", "empty prediction", valid_sql=False)
-    limits = task.limits
-    if task.semantics == "spider":
-        pred_sql, decoding = spider_prepare(task.prediction, is_gold=False, strict=task.strict).sql, "ignore"
-    else:  # BIRD: gold and prediction share one time limit
-        pred_sql, decoding = task.prediction, "strict"
-        limits = replace(limits, timeout_s=max(0.0, limits.timeout_s - task.gold_results[0].seconds))
-    if pred_sql == task.gold.sql and all(g.seconds < limits.timeout_s for g in task.gold_results):
-        return _PredOutcome(task.index, True)  # same text on the same file: same rows, no need to run
-    seconds = 0.0
-    for db_path, gold in zip(task.db_paths, task.gold_results, strict=True):
-        result = sql_exec.execute_readonly(db_path, pred_sql, limits, text_decoding=decoding)
-        seconds += result.seconds
-        if result.rows is None or gold.rows is None:
-            # A timeout or a row cap means it compiled; otherwise ask SQLite whether it compiles at all.
-            valid = result.error_kind == "timeout" or sql_exec.sqlite_prepares(db_path, pred_sql, text_decoding=decoding)
-            return _PredOutcome(task.index, False, result.error_kind, result.error, seconds, valid_sql=valid)
-        if task.semantics == "spider":
-            order_matters = task.gold.order_matters
-            same = spider_rows_match(gold.rows, result.rows, order_matters=order_matters, strict=task.strict)
-        else:
-            same = bird_rows_match(gold.rows, result.rows)
-        if not same:
-            return _PredOutcome(task.index, False, None, None, seconds)
-    ves_ratio = None
-    if task.ves_iterations and task.semantics == "bird":
-        ves_ratio = _time_ratio(task.db_paths[0], task.gold.sql, pred_sql, task.limits, task.ves_iterations)
-    return _PredOutcome(task.index, True, None, None, seconds, ves_ratio)
-
-
-def _time_ratio(db_path: Path, gold_sql: str, pred_sql: str, limits: ExecLimits, iterations: int) -> float:
-    """BIRD VES: gold time / predicted time per run, outliers (3 sigma) dropped, averaged."""
-    ratios = []
-    for _ in range(iterations):
-        pred = sql_exec.execute_readonly(db_path, pred_sql, limits)
-        gold = sql_exec.execute_readonly(db_path, gold_sql, limits)
-        if not (pred.ok and gold.ok):
-            return 0.0
-        ratios.append(gold.seconds / max(pred.seconds, 1e-9))
-    return mean_without_outliers(ratios)
-
-
-def _task_budget_s(task: _Task) -> float:
-    if isinstance(task, _GoldTask):
-        return task.limits.timeout_s
-    if isinstance(task, _PredTask):
-        return task.limits.timeout_s * (1 + 2 * task.ves_iterations) * len(task.db_paths)
-    return _PYTHON_TASK_BUDGET_S
-
-
-def _task_overrun(task: _Task, reason: str) -> _Outcome:
-    kind: sql_exec.ErrorKind = "timeout" if reason.startswith(KILLED) else "runtime"
-    if isinstance(task, _GoldTask):
-        return ExecResult(None, kind, reason, task.limits.timeout_s)
-    if isinstance(task, _PredTask):
-        return _PredOutcome(task.index, False, kind, reason, task.limits.timeout_s)
-    if isinstance(task, _GoldInfoTask):
-        raise EvaluationInputError(f"preparing this gold SQL ran past {reason}: {task.sql[:200]!r}")
-    return task.index, None  # text metrics stuck on one prediction: reported as not available
-
-
-# ----------------------------------------------------------------------------- orchestration
+    return "-" if schema is None else hashlib.sha256("\n".join(sorted(schema.columns)).encode()).hexdigest()[:16]
 
 
 def default_workers() -> int:
@@ -189,6 +67,10 @@ class Evaluator:
 
     Gold queries are prepared, classified (Spider hardness) and executed once
     per evaluator; worker processes live until `close()` (or the `with` block ends).
+    Spider semantics also give the official exact-set match; its foreign keys come
+    from `foreign_keys` (per db_id, `exact_match.foreign_key_maps(tables.json)`),
+    else from each database file's declared foreign keys. With a `GoldCache`, gold
+    preparation and gold rows are also kept on disk for later evaluators.
     `workers=0` runs everything in this process (timeouts then rely on SQLite's
     progress handler alone).
     """
@@ -205,6 +87,8 @@ class Evaluator:
         ves_iterations: int = 0,
         text_metrics: bool = True,
         max_rows: int = ExecLimits.max_rows,
+        foreign_keys: Mapping[str, ForeignKeyMap] | None = None,
+        cache: GoldCache | None = None,
     ) -> None:
         if semantics not in ("spider", "bird"):
             raise ValueError(f"semantics must be 'spider' or 'bird', got {semantics!r}")
@@ -216,8 +100,15 @@ class Evaluator:
         self.ves_iterations = ves_iterations
         self.text_metrics = text_metrics
         self._schemas: dict[str, DbSchema | None] = dict(schemas or {})
+        self._foreign_keys: dict[str, ForeignKeyMap] = dict(foreign_keys or {})
+        self._cache = cache
         self._gold_info: dict[str, tuple[PreparedQuery, str | None]] = {}  # raw SQL -> prepared, hardness
         self._gold_rows: dict[tuple[Path, str], ExecResult] = {}  # (file, prepared SQL) -> result
+        self._gold_text: dict[tuple[str, DbSchema | None], GoldText] = {}  # text metrics' gold side
+        self._gold_official: dict[tuple[Path, str], OfficialSql | None] = {}  # official readings of gold SQL
+        self._official_loaded: set[Path] = set()
+        self._new_official: dict[Path, dict[str, OfficialSql | None]] = {}
+        self._all_gold_sql: set[str] = set()
         self._pool = WorkerPool(self.workers) if self.workers > 0 else None
 
     def __enter__(self) -> Evaluator:
@@ -238,17 +129,30 @@ class Evaluator:
                 f"{len(predictions)} predictions for {len(gold)} gold questions: counts must match"
             )
         start = time.monotonic()
-        # 1. gold text: rewrite (Spider) and hardness, once per distinct SQL
+        self._all_gold_sql = {g.sql for g in gold}
+        # 1. gold text: rewrite (Spider) and hardness, once per distinct SQL (and per cache)
         new_sql = sorted({g.sql for g in gold} - self._gold_info.keys())
+        info_kind = f"info|{self.semantics}|{self.strict}"
+        if self._cache is not None:
+            self._gold_info.update(self._cache.get(info_kind, None, new_sql))
+            new_sql = [sql for sql in new_sql if sql not in self._gold_info]
         tasks: list[_Task] = [_GoldInfoTask(sql, self.semantics, self.strict) for sql in new_sql]
         self._gold_info.update(zip(new_sql, self._run(tasks)))  # type: ignore[arg-type]
+        if self._cache is not None:
+            self._cache.put(info_kind, None, {sql: self._gold_info[sql] for sql in new_sql})
         # 2. gold rows, once per (database file, prepared SQL)
         db_paths = [self._db_paths(g.db_id) for g in gold]
         prepared = [self._gold_info[g.sql][0] for g in gold]
         keys = sorted({(p, q.sql) for paths, q in zip(db_paths, prepared) for p in paths} - self._gold_rows.keys())
         decoding: TextDecoding = "ignore" if self.semantics == "spider" else "strict"
+        if self._cache is not None:
+            keys = self._cached_gold_rows(keys, decoding)
         tasks = [_GoldTask(path, sql, decoding, self.limits) for path, sql in keys]
         self._gold_rows.update(zip(keys, self._run(tasks)))  # type: ignore[arg-type]
+        if self._cache is not None:
+            self._store_gold_rows(keys, decoding)
+        if self.text_metrics:
+            self._prepare_gold_text(gold, db_paths)
         # 3. predictions (execution, and text metrics), in parallel
         tasks = []
         for i, (g, paths, query) in enumerate(zip(gold, db_paths, prepared, strict=True)):
@@ -257,14 +161,82 @@ class Evaluator:
                 tasks.append(_PredTask(i, paths, query, golds, predictions[i], self.semantics, self.strict,
                                        self.limits, self.ves_iterations))
             if self.text_metrics:
-                tasks.append(_MetricsTask(i, g.sql, predictions[i], self._schema(g.db_id, paths)))
+                schema = self._schema(g.db_id, paths)
+                tasks.append(_MetricsTask(i, g.sql, predictions[i], schema, self._gold_text.get((g.sql, schema))))
+            if paths and self.semantics == "spider":
+                main_db = self.db_dir / g.db_id / f"{g.db_id}.sqlite"
+                fk_map = tuple(sorted(self._fk_map(g.db_id, main_db).items()))
+                tasks.append(_ExactTask(i, main_db, self._official_gold(main_db, g.sql), predictions[i], fk_map))
         outcomes = self._run(tasks)
         preds = {o.index: o for o in outcomes if isinstance(o, _PredOutcome)}
         texts = dict(o for o in outcomes if isinstance(o, tuple) and isinstance(o[0], int))
+        exact = {o.index: o.result for o in outcomes if isinstance(o, _ExactOutcome)}
         questions = tuple(
-            self._record(i, g, db_paths[i], preds.get(i), texts.get(i)) for i, g in enumerate(gold)
+            self._record(i, g, db_paths[i], preds.get(i), texts.get(i), exact.get(i)) for i, g in enumerate(gold)
         )
-        return EvaluationResult(self._summary(questions, time.monotonic() - start), questions)
+        exact_list = [exact.get(i) for i in range(len(gold))]
+        if self._cache is not None:
+            for db_path, readings in self._new_official.items():
+                self._cache.put("official", db_path, readings)
+            self._new_official.clear()
+            self._cache.flush()
+        return EvaluationResult(self._summary(questions, time.monotonic() - start, exact_list), questions)
+
+    def _prepare_gold_text(self, gold: Sequence[GoldQuery], db_paths: Sequence[tuple[Path, ...]]) -> None:
+        """Gold tokens and normal forms for the text metrics, once per (SQL, schema) and per cache."""
+        keys = {(g.sql, self._schema(g.db_id, paths)) for g, paths in zip(gold, db_paths, strict=True)}
+        todo = sorted(keys - self._gold_text.keys(), key=lambda key: (key[0], _schema_digest(key[1])))
+        by_schema: dict[str, list[tuple[str, DbSchema | None]]] = {}
+        for key in todo:
+            by_schema.setdefault(f"text|{_schema_digest(key[1])}", []).append(key)
+        if self._cache is not None:
+            for kind, group in by_schema.items():
+                cached = self._cache.get(kind, None, [sql for sql, _ in group])
+                self._gold_text.update({(sql, schema): cached[sql] for sql, schema in group if sql in cached})
+            todo = [key for key in todo if key not in self._gold_text]
+        results = self._run([_GoldTextTask(sql, schema) for sql, schema in todo])
+        self._gold_text.update((key, text) for key, text in zip(todo, results) if text is not None)  # type: ignore[misc]
+        if self._cache is not None:
+            computed = set(todo) & self._gold_text.keys()
+            for kind, group in by_schema.items():
+                done = {sql: self._gold_text[(sql, schema)] for sql, schema in group if (sql, schema) in computed}
+                self._cache.put(kind, None, done)
+
+    def _cached_gold_rows(self, keys: list[tuple[Path, str]], decoding: TextDecoding) -> list[tuple[Path, str]]:
+        """Take gold rows from the disk cache; return the keys still to execute."""
+        assert self._cache is not None
+        kind = f"rows|{decoding}|{self.limits.max_rows}"
+        for path in sorted({p for p, _ in keys}):
+            for sql, result in self._cache.get(kind, path, [q for p, q in keys if p == path]).items():
+                if result.seconds < self.limits.timeout_s:  # it would not time out under this run's limit
+                    self._gold_rows[(path, sql)] = result
+        return [key for key in keys if key not in self._gold_rows]
+
+    def _store_gold_rows(self, keys: list[tuple[Path, str]], decoding: TextDecoding) -> None:
+        assert self._cache is not None
+        kind = f"rows|{decoding}|{self.limits.max_rows}"
+        for path in sorted({p for p, _ in keys}):
+            # A timeout depends on this run's limit and load: never remembered.
+            done = {q: r for p, q in keys if p == path and (r := self._gold_rows[(p, q)]).error_kind != "timeout"}
+            self._cache.put(kind, path, done)
+
+    def _official_gold(self, db_path: Path, sql: str) -> OfficialSql | None:
+        """The official reading of a gold query, from the disk cache when there is one."""
+        key = (db_path, sql)
+        if key not in self._gold_official:
+            if self._cache is not None and db_path not in self._official_loaded:
+                self._official_loaded.add(db_path)
+                loaded = self._cache.get("official", db_path, self._all_gold_sql)
+                self._gold_official.update({(db_path, q): r for q, r in loaded.items()})
+        if key not in self._gold_official:
+            self._gold_official[key] = exact_eval.read_gold(db_path, sql)
+            self._new_official.setdefault(db_path, {})[sql] = self._gold_official[key]
+        return self._gold_official[key]
+
+    def _fk_map(self, db_id: str, db_path: Path) -> ForeignKeyMap:
+        if db_id not in self._foreign_keys:
+            self._foreign_keys[db_id] = exact_eval.foreign_keys_from_sqlite(db_path)
+        return self._foreign_keys[db_id]
 
     def _db_paths(self, db_id: str) -> tuple[Path, ...]:
         """The database file, plus (Spider) the test-suite files beside it, as officially."""
@@ -283,14 +255,29 @@ class Evaluator:
     def _run(self, tasks: Sequence[_Task]) -> list[_Outcome]:
         if self._pool is None:
             return [_run_task(task) for task in tasks]
+        # Tasks travel in batches (one message each way per batch): a message's round trip,
+        # not the work, dominates on a busy machine. A batch of queries that runs past its
+        # budget is run again one query at a time, so a hung query still costs only itself.
+        units = _units(tasks)
         out: list[_Outcome | None] = [None] * len(tasks)
-        for position, result in self._pool.run(_run_task, tasks, budget_s=_task_budget_s, on_overrun=_task_overrun):
-            out[position] = result
+        again: list[int] = []
+        for index, result in self._pool.run(_run_unit, [u for _, u in units], budget_s=_unit_budget_s,
+                                            on_overrun=_unit_overrun):
+            positions, unit = units[index]
+            if result is _RUN_AGAIN:
+                again.extend(positions)
+                continue
+            outcomes = result if isinstance(unit, _Batch) else (result,)
+            for position, outcome in zip(positions, outcomes, strict=True):  # type: ignore[arg-type]
+                out[position] = outcome
+        for index, outcome in self._pool.run(_run_task, [tasks[p] for p in again], budget_s=_task_budget_s,
+                                             on_overrun=_task_overrun):
+            out[again[index]] = outcome
         return out  # type: ignore[return-value]
 
     def _record(
         self, index: int, gold: GoldQuery, paths: tuple[Path, ...], pred: _PredOutcome | None,
-        text: TextMetrics | None,
+        text: TextMetrics | None, exact: ExactMatch | None = None,
     ) -> QuestionResult:
         query, hardness = self._gold_info[gold.sql]
         exec_match, kind, error, seconds, ves_ratio = None, None, None, None, None
@@ -306,13 +293,16 @@ class Evaluator:
         # Valid SQL: SQLite compiles it on the question's database; None where there is no database to ask.
         valid_sql = pred.valid_sql if pred is not None else None
         return QuestionResult(
-            index, gold.db_id, exec_match, kind, error, hardness, gold.difficulty, seconds,
-            valid_sql, text.exact_set_match if text else None,
+            index, gold.db_id, exec_match, None if exact is None else exact.exact, kind, error, hardness,
+            gold.difficulty, seconds,
+            valid_sql,
             text.rouge_l if text else None, text.hallucinated if text else None, ves_ratio,
         )
 
-    def _summary(self, questions: Sequence[QuestionResult], seconds: float) -> EvaluationSummary:
-        return summarize(questions, self.semantics, self.strict, self.limits.timeout_s, self.workers, seconds)
+    def _summary(
+        self, questions: Sequence[QuestionResult], seconds: float, exact: Sequence[ExactMatch | None] = ()
+    ) -> EvaluationSummary:
+        return summarize(questions, self.semantics, self.strict, self.limits.timeout_s, self.workers, seconds, exact)
 
 
 def evaluate_predictions(
@@ -328,6 +318,8 @@ def evaluate_predictions(
     ves_iterations: int = 0,
     text_metrics: bool = True,
     max_rows: int = ExecLimits.max_rows,
+    foreign_keys: Mapping[str, ForeignKeyMap] | None = None,
+    cache: GoldCache | None = None,
 ) -> EvaluationResult:
     """Execution-evaluate `predictions` against `gold` on `db_dir/<db_id>/<db_id>.sqlite`.
 
@@ -338,5 +330,6 @@ def evaluate_predictions(
     with Evaluator(
         db_dir, semantics=semantics, timeout_s=timeout_s, workers=workers, strict=strict,
         schemas=schemas, ves_iterations=ves_iterations, text_metrics=text_metrics, max_rows=max_rows,
+        foreign_keys=foreign_keys, cache=cache,
     ) as evaluator:
         return evaluator.evaluate(gold, predictions)

@@ -6,10 +6,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from t2sql_pipeline.core.sql import ves as bird_ves
+from t2sql_pipeline.core.sql.exact_match import ExactMatch
+from t2sql_pipeline.core.sql.exact_scores import ExactLevel, exact_levels, levels_as_dict
+from t2sql_pipeline.core.sql.ves import r_ves, ves
 
 Semantics = Literal["spider", "bird"]
 ERROR_KINDS = ("syntax", "runtime", "timeout", "missing_db", "gold_error")
+
+
 
 @dataclass(frozen=True)
 class QuestionResult:
@@ -18,13 +22,13 @@ class QuestionResult:
     index: int
     db_id: str
     exec_match: bool | None
+    exact_match: bool | None  # official Spider exact-set match; None: no database (or unreadable gold)
     error_kind: str | None
     error: str | None
     hardness: str | None
     difficulty: str | None
     pred_seconds: float | None
     valid_sql: bool | None
-    exact_set_match: bool | None
     rouge_l: float | None
     hallucinated: tuple[str, ...] | None
     ves_ratio: float | None
@@ -56,7 +60,8 @@ class EvaluationSummary:
     errors: Mapping[str, int]
     levels: tuple[LevelScore, ...]
     valid_sql_rate: float | None
-    exact_set_match: float | None
+    exact_match: float | None  # official Spider exact-set match over the questions with a judgement
+    exact_levels: tuple[ExactLevel, ...]  # per hardness and 'all': exact match and the official partial scores
     rouge_l: float | None
     hallucination_rate: float | None
     ves: float | None
@@ -73,7 +78,8 @@ class EvaluationResult:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able: {"summary": {...}, "questions": [{...}, ...]}."""
-        summary = {k: v for k, v in vars(self.summary).items() if k != "levels"}
+        summary = {k: v for k, v in vars(self.summary).items() if k not in ("levels", "exact_levels")}
+        summary["exact_levels"] = levels_as_dict(self.summary.exact_levels)
         summary["errors"] = dict(self.summary.errors)
         summary["levels"] = {
             s.level: {"count": s.count, "execution_accuracy": s.execution_accuracy} for s in self.summary.levels
@@ -87,10 +93,12 @@ class EvaluationResult:
         mode = "strict" if s.strict else "official quirks" if s.semantics == "spider" else "official"
         lines = [
             f"{s.semantics} execution evaluation ({mode}), timeout {s.timeout_s:g} s, {s.workers} workers",
-            f"{'level':<14}{'count':>7}{'EX':>9}",
+            f"{'level':<14}{'count':>7}{'EX':>9}{'EM':>9}",
         ]
+        exact = {level.level: level.exact for level in s.exact_levels}
         for level in (*s.levels, LevelScore("all", s.n_scored, s.execution_accuracy)):
-            lines.append(f"{level.level:<14}{level.count:>7}{_pct(level.execution_accuracy):>9}")
+            em = _pct(exact.get(level.level)) if s.semantics == "spider" else ""
+            lines.append(f"{level.level:<14}{level.count:>7}{_pct(level.execution_accuracy):>9}{em:>9}")
         lines.append(
             f"questions {s.n_questions}, scored {s.n_scored}, correct {s.n_correct}, "
             f"missing database {s.n_missing_db}, gold errors {s.n_gold_errors}"
@@ -98,7 +106,7 @@ class EvaluationResult:
         lines.append("errors: " + ", ".join(f"{kind} {count}" for kind, count in s.errors.items()))
         lines.append(
             f"valid SQL {_pct(s.valid_sql_rate)} (SQLite compiles it; of the {s.n_scored} questions with a database and working gold), "
-            f"exact-set {_pct(s.exact_set_match)}, "
+            f"exact match {_pct(s.exact_match)} (official Spider exact-set match), "
             f"ROUGE-L {_pct(s.rouge_l)}, schema hallucination {_pct(s.hallucination_rate)}"
         )
         if s.ves is not None:
@@ -125,8 +133,9 @@ _LEVEL_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challe
 
 def summarize(
     questions: Sequence[QuestionResult], semantics: Semantics, strict: bool, timeout_s: float, workers: int,
-    seconds: float,
+    seconds: float, exact: Sequence[ExactMatch | None] = (),
 ) -> EvaluationSummary:
+    exact = list(exact) or [None] * len(questions)
     scored = [q for q in questions if q.exec_match is not None]
     errors = {kind: sum(q.error_kind == kind for q in questions) for kind in ERROR_KINDS}
     by_level: dict[str, list[bool]] = {}
@@ -152,10 +161,13 @@ def summarize(
         errors=errors,
         levels=levels,
         valid_sql_rate=_mean(q.valid_sql for q in questions),
-        exact_set_match=_mean(q.exact_set_match for q in questions),
+        exact_match=_mean(q.exact_match for q in questions),
+        exact_levels=exact_levels((q.hardness, e) for q, e in zip(questions, exact, strict=True) if e is not None),
         rouge_l=_mean(q.rouge_l for q in questions),
         hallucination_rate=_mean(None if q.hallucinated is None else bool(q.hallucinated) for q in questions),
-        ves=bird_ves.ves(ves_ratios) if timed else None,
-        r_ves=bird_ves.r_ves(ves_ratios) if timed else None,
+        ves=ves(ves_ratios) if timed else None,
+        r_ves=r_ves(ves_ratios) if timed else None,
         seconds=seconds,
     )
+
+

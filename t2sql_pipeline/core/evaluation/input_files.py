@@ -87,3 +87,5 @@ def read_tables_json(path: Path) -> dict[str, DbSchema]:
                 tables[entry["table_names_original"][table_index]].append(column)
         schemas[entry["db_id"]] = DbSchema.build(tables)
     return schemas
+
+

@@ -42,6 +42,7 @@ class PredictionRecord:
     vote_candidates: int | None = None  # execution_vote: candidates sampled (None: greedy decoding)
     vote_executed: int | None = None  # ... that ran without error
     vote_agreeing: int | None = None  # ... in the winning group (0: none ran, the greedy answer stands)
+    exact_match: bool | None = None  # official Spider exact-set match (None: BIRD, or no database)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def evaluate_model(
             vote_candidates=votes[i].candidates if votes[i] else None,
             vote_executed=votes[i].executed if votes[i] else None,
             vote_agreeing=votes[i].agreeing if votes[i] else None,
+            exact_match=results[i].exact_match,
         )
         for i, row in enumerate(rows)
     ]

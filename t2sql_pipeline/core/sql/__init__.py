@@ -1,1 +1,1 @@
-"""The floor everything stands on: safe read-only SQL execution, result matching (Spider/BIRD), hardness, SQL text metrics."""
+"""The floor everything stands on: safe read-only SQL execution, result matching (Spider/BIRD), the official Spider exact match, hardness, SQL text metrics."""

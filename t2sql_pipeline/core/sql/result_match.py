@@ -41,16 +41,18 @@ def remove_distinct_tokens(sql: str) -> str:
     Token-level, so `COUNT(DISTINCT x)` becomes `COUNT( x)` as well; sqlparse
     splits statements, and the official script keeps `parse(...)[0]`.
     """
-    import sqlparse
-
     if "distinct" not in sql.lower() and (";" not in sql or sql.rstrip().find(";") == len(sql.rstrip()) - 1):
         # Nothing to drop and one statement: sqlparse would hand the text back (checked
         # on every Spider dev gold and prediction), and it costs ~5 ms a query.
         return sql
-    statements = sqlparse.parse(sql)
-    if not statements:
+    # The first statement's tokens, as `sqlparse.parse(sql)[0].flatten()` gives them, without
+    # grouping the statements into a tree (which changes no token and costs most of the time).
+    from sqlparse.engine import FilterStack
+
+    first = next(iter(FilterStack().run(sql)), None)
+    if first is None:
         return sql
-    return "".join(tok.value for tok in statements[0].flatten() if tok.value.lower() != "distinct")
+    return "".join(tok.value for tok in first.flatten() if tok.value.lower() != "distinct")
 
 
 def spider_prepare(sql: str, *, is_gold: bool, strict: bool = False) -> PreparedQuery:
@@ -97,6 +99,8 @@ def _quick_check(gold: Sequence[Row], pred: Sequence[Row], order_matters: bool) 
     A necessary condition except when int and float cells mix (1 vs 1.0 sort
     differently), which the official script also rejects; `strict` skips it.
     """
+    if gold and len(gold[0]) == 1:  # one cell a row: sorting the cells changes nothing
+        return list(gold) == list(pred) if order_matters else set(gold) == set(pred)
     canon_gold = [tuple(sorted(row, key=_quirk_key)) for row in gold]
     canon_pred = [tuple(sorted(row, key=_quirk_key)) for row in pred]
     return canon_gold == canon_pred if order_matters else set(canon_gold) == set(canon_pred)

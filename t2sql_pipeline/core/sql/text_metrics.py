@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+Row = tuple[Any, ...]
+
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,57 @@ class TextMetrics:
     hallucinated: tuple[str, ...] | None
 
 
-def text_metrics(gold_sql: str, pred_sql: str, schema: DbSchema | None) -> TextMetrics:
-    """Validity, exact-set match, ROUGE-L and hallucinated names, parsing each text once."""
-    pred_tree = _parse_one(pred_sql)
-    gold_canon = _gold_canon(gold_sql, schema)
-    pred_canon = None if pred_tree is None else _canon(pred_tree, ({}, None, _quoted_values(pred_tree, pred_sql, schema)))
+@dataclass(frozen=True)
+class GoldText:
+    """What text metrics need of a gold query: its normal form and its tokens (computed once, cacheable)."""
+
+    canon: object | None
+    tokens: tuple[str, ...]
+
+
+def gold_text(gold_sql: str, schema: DbSchema | None, *, set_match: bool = True) -> GoldText:
+    """The gold side of `text_metrics` (without the normal form unless `set_match`)."""
+    return GoldText(_gold_canon(gold_sql, schema) if set_match else None, tuple(sql_tokens(gold_sql)))
+
+
+def text_metrics(
+    gold_sql: str, pred_sql: str, schema: DbSchema | None, gold: GoldText | None = None, *, set_match: bool = True
+) -> TextMetrics:
+    """Validity, exact-set match, ROUGE-L and hallucinated names, tokenizing and parsing each text once.
+
+    `set_match=False` skips our exact-set match (None): reports use the official one
+    (`t2sql_pipeline.core.sql.exact_match`).
+    """
+    pred_words, pred_tree = _tokens_and_tree(pred_sql)
+    gold = gold or gold_text(gold_sql, schema, set_match=set_match)
+    pred_canon = None
+    if set_match and pred_tree is not None:
+        pred_canon = _canon(pred_tree, ({}, None, _quoted_values(pred_tree, pred_sql, schema)))
     return TextMetrics(
         valid_sql=pred_tree is not None,
-        exact_set_match=None if gold_canon is None else pred_canon == gold_canon,
-        rouge_l=rouge_l_f1(gold_sql, pred_sql),
+        exact_set_match=None if gold.canon is None or not set_match else pred_canon == gold.canon,
+        rouge_l=_lcs_f1(gold.tokens, pred_words),
         hallucinated=None if schema is None or pred_tree is None else _hallucinated(pred_tree, pred_sql, schema),
     )
+
+
+def _tokens_and_tree(sql: str) -> tuple[list[str], Any | None]:
+    """`sql_tokens(sql)` and `_parse_one(sql)` from one run of the tokenizer."""
+    import sqlglot
+    from sqlglot.dialects.dialect import Dialect
+
+    dialect = Dialect.get_or_raise("sqlite")
+    try:
+        tokens = dialect.tokenize(sql)
+    except (sqlglot.errors.SqlglotError, ValueError):
+        return sql_tokens(sql), None
+    words = [token.text.lower() for token in tokens]
+    try:
+        statements = [s for s in dialect.parser().parse(tokens, sql) if s is not None]
+    except (sqlglot.errors.SqlglotError, RecursionError, ValueError):
+        return words, None
+    one = len(statements) == 1 and not isinstance(statements[0], sqlglot.exp.Command)
+    return words, statements[0] if one else None
 
 
 def _parse_one(sql: str) -> Any | None:
@@ -106,15 +149,29 @@ def sql_tokens(sql: str) -> list[str]:
 
 def rouge_l_f1(reference: str, candidate: str) -> float:
     """ROUGE-L F1: longest common token subsequence against both lengths."""
-    ref, cand = sql_tokens(reference), sql_tokens(candidate)
-    previous = [0] * (len(cand) + 1)
-    for r in ref:
-        current = [0]
-        for j, c in enumerate(cand):
-            current.append(previous[j] + 1 if r == c else max(previous[j + 1], current[j]))
-        previous = current
-    lcs = previous[-1]
+    return _lcs_f1(sql_tokens(reference), sql_tokens(candidate))
+
+
+def _lcs_f1(ref: Sequence[str], cand: Sequence[str]) -> float:
+    lcs = _lcs_length(ref, cand)
     return 0.0 if lcs == 0 else 2 * lcs / (len(ref) + len(cand))
+
+
+def _lcs_length(ref: Sequence[str], cand: Sequence[str]) -> int:
+    """Longest common subsequence length, bit-parallel over `cand` (Crochemore et al., 2001).
+
+    Bit j of `row` is 0 where the LCS grows at `cand[j]`; one integer operation per
+    `ref` token replaces a row of the dynamic program.
+    """
+    positions: dict[str, int] = {}
+    for j, token in enumerate(cand):
+        positions[token] = positions.get(token, 0) | (1 << j)
+    full = (1 << len(cand)) - 1
+    row = full
+    for token in ref:
+        matches = row & positions.get(token, 0)
+        row = ((row + matches) | (row - matches)) & full
+    return len(cand) - row.bit_count()
 
 
 def hallucinated_identifiers(sql: str, schema: DbSchema) -> tuple[str, ...] | None:
@@ -176,7 +233,8 @@ def _columns_in_scope(column: Any, schema: DbSchema) -> frozenset[str]:
 def exact_set_match(gold_sql: str, pred_sql: str) -> bool | None:
     """Clause-by-clause set equality of normalized sqlglot ASTs; None when the gold does not parse.
 
-    Ours, not the official component matcher: identifiers lower-cased, table
+    Ours, not the official component matcher, and not in the evaluation reports (they
+    give the official exact-set match, `t2sql_pipeline.core.sql.exact_match`): identifiers lower-cased, table
     aliases resolved per SELECT, values and DISTINCT ignored (as the official
     defaults do), SELECT items, FROM tables, conjuncts of ON/WHERE/HAVING and
     GROUP BY compared as multisets, ORDER BY as a list, LIMIT by presence.

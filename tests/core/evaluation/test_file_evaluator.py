@@ -117,8 +117,8 @@ def test_worker_pool_matches_in_process_and_evaluator_is_reusable(tmp_path: Path
     with Evaluator(db_dir, timeout_s=0.5, workers=2) as evaluator:
         first = evaluator.evaluate(gold, preds).questions
         again = evaluator.evaluate(gold, [g.sql for g in gold]).questions  # gold rows now cached
-    strip = [(q.exec_match, q.error_kind, q.valid_sql, q.exact_set_match) for q in in_process]
-    assert [(q.exec_match, q.error_kind, q.valid_sql, q.exact_set_match) for q in first] == strip
+    strip = [(q.exec_match, q.error_kind, q.valid_sql, q.exact_match, q.rouge_l) for q in in_process]
+    assert [(q.exec_match, q.error_kind, q.valid_sql, q.exact_match, q.rouge_l) for q in first] == strip
     assert [(q.exec_match, q.error) for q in again] == [(True, None)] * len(CASES)
 
 
