@@ -133,6 +133,6 @@ def test_every_producing_module_is_found() -> None:
     # The cache is keyed by these modules' source: one that moved would stop invalidating it.
     import importlib.util
 
-    from t2sql_pipeline.core import gold_cache
+    from t2sql_pipeline.core.evaluation import gold_cache
 
     assert all(importlib.util.find_spec(name) is not None for name in gold_cache._PRODUCERS)
