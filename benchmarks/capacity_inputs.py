@@ -24,8 +24,17 @@ from t2sql_pipeline.core.training.tokenization import SYSTEM_PROMPT, user_messag
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_QUESTIONS = {"spider": 7000 + 1659, "bird": 9428}  # train_spider + train_others; BIRD train (published sizes)
-LLAMA_3_2_3B = dict(model_type="llama", vocab_size=128256, hidden_size=3072, intermediate_size=8192, num_hidden_layers=28,
-                    num_attention_heads=24, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True)  # published config.json
+LLAMA_3_2_3B = dict(
+    model_type="llama",
+    vocab_size=128256,
+    hidden_size=3072,
+    intermediate_size=8192,
+    num_hidden_layers=28,
+    num_attention_heads=24,
+    num_key_value_heads=8,
+    head_dim=128,
+    tie_word_embeddings=True,
+)  # published config.json
 
 
 def _train_throughput() -> Any:
@@ -63,34 +72,53 @@ def main() -> dict[str, Any]:
     args = parser.parse_args()
     tt = _train_throughput()
     models = {"llama-3.2-1b": tt.ARCHITECTURES["llama-3.2-1b"], "llama-3.2-3b": LLAMA_3_2_3B}
-    result: dict[str, Any] = {"assumptions": {k: getattr(args, k) for k in ("chars_per_token", "template_tokens", "max_seq_length", "mfu")},
-                              "peak_flops": args.peak_flops, "sources": {}, "models": {}, "epochs": []}
+    result: dict[str, Any] = {
+        "assumptions": {k: getattr(args, k) for k in ("chars_per_token", "template_tokens", "max_seq_length", "mfu")},
+        "peak_flops": args.peak_flops,
+        "sources": {},
+        "models": {},
+        "epochs": [],
+    }
     for name, arch in models.items():
         result["models"][name] = {"matmul_parameters": tt.matmul_parameters(arch)}
     for source, chars in question_chars(args.data).items():
         tokens = sorted(min(round(c / args.chars_per_token) + args.template_tokens, args.max_seq_length) for c in chars)
         result["sources"][source] = {
             "dev_questions": len(chars),
-            "chars_mean": statistics.fmean(chars), "chars_median": statistics.median(chars), "chars_p95": sorted(chars)[int(0.95 * len(chars))],
-            "tokens_mean": statistics.fmean(tokens), "tokens_p95": tokens[int(0.95 * len(tokens))],
+            "chars_mean": statistics.fmean(chars),
+            "chars_median": statistics.median(chars),
+            "chars_p95": sorted(chars)[int(0.95 * len(chars))],
+            "tokens_mean": statistics.fmean(tokens),
+            "tokens_p95": tokens[int(0.95 * len(tokens))],
             "capped_share": sum(t == args.max_seq_length for t in tokens) / len(tokens),
         }
         scale = TRAIN_QUESTIONS[source] / len(tokens)  # train has no files here: dev's per-question lengths, extrapolated
         for name, arch in models.items():
             flops = tt.training_flops(arch, tokens) * scale
             for mfu in args.mfu:
-                result["epochs"].append({
-                    "source": source, "model": name, "train_questions": TRAIN_QUESTIONS[source], "tokens": sum(tokens) * scale,
-                    "flops": flops, "mfu": mfu, "gpu_hours": flops / (mfu * args.peak_flops) / 3600,
-                })
+                result["epochs"].append(
+                    {
+                        "source": source,
+                        "model": name,
+                        "train_questions": TRAIN_QUESTIONS[source],
+                        "tokens": sum(tokens) * scale,
+                        "flops": flops,
+                        "mfu": mfu,
+                        "gpu_hours": flops / (mfu * args.peak_flops) / 3600,
+                    }
+                )
     for source, s in result["sources"].items():
-        print(f"{source}: {s['dev_questions']} dev questions, chars mean {s['chars_mean']:.0f} median {s['chars_median']:.0f} p95 {s['chars_p95']}, "
-              f"est. tokens mean {s['tokens_mean']:.0f} p95 {s['tokens_p95']}, capped {s['capped_share']:.1%}")
+        print(
+            f"{source}: {s['dev_questions']} dev questions, chars mean {s['chars_mean']:.0f} median {s['chars_median']:.0f} p95 {s['chars_p95']}, "
+            f"est. tokens mean {s['tokens_mean']:.0f} p95 {s['tokens_p95']}, capped {s['capped_share']:.1%}"
+        )
     for name, m in result["models"].items():
         print(f"{name}: N (matmul) = {m['matmul_parameters'] / 1e9:.3f} B")
     for e in result["epochs"]:
-        print(f"{e['source']:6} {e['model']:13} {e['train_questions']:5} q  {e['tokens'] / 1e6:6.2f} M tok  {e['flops']:.3e} FLOP  "
-              f"MFU {e['mfu']:.0%}: {e['gpu_hours'] * 60:6.1f} GPU-min")
+        print(
+            f"{e['source']:6} {e['model']:13} {e['train_questions']:5} q  {e['tokens'] / 1e6:6.2f} M tok  {e['flops']:.3e} FLOP  "
+            f"MFU {e['mfu']:.0%}: {e['gpu_hours'] * 60:6.1f} GPU-min"
+        )
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
     return result

@@ -50,8 +50,9 @@ def measure(model: str, wait_policy: str | None, busy: bool, batch: int, length:
         env["OMP_WAIT_POLICY"] = wait_policy
     spinner = subprocess.Popen([sys.executable, "-c", SPINNER]) if busy else None
     try:
-        done = subprocess.run([sys.executable, "-c", STEP_SCRIPT, model, str(batch), str(length), str(steps), str(threads)],
-                              env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", STEP_SCRIPT, model, str(batch), str(length), str(steps), str(threads)], env=env, capture_output=True, text=True, check=True
+        )
     finally:
         if spinner:
             spinner.kill()
@@ -77,8 +78,11 @@ def main() -> None:
             started = time.perf_counter()
             row = measure(model, policy, busy, args.batch, args.length, args.steps, threads)
             rows.append(row)
-            print(f"busy={busy!s:5} {row['wait_policy']:17} threads={threads}: {row['median_step_s']:.2f} s/step, "
-                  f"{row['tokens_per_second']:.0f} tokens/s ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"busy={busy!s:5} {row['wait_policy']:17} threads={threads}: {row['median_step_s']:.2f} s/step, "
+                f"{row['tokens_per_second']:.0f} tokens/s ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     print(json.dumps(rows))
 
 

@@ -70,9 +70,12 @@ def main() -> None:
     for scale in args.scales:
         t = time_stages(args.data / "spider-dev", scale)
         data = t["load"] + t["sample"] + t["split+tokenize"]
-        print(f"scale {scale:>3}x  {t['questions']:>8.0f} questions  load {t['load']:7.2f} s  sample {t['sample']:6.2f} s  "
-              f"split+tokenize {t['split+tokenize']:7.2f} s  data stages {data:7.2f} s ({1000 * data / t['questions']:.2f} ms/question)  "
-              f"base_model (not a data stage) {t['base_model']:.2f} s", flush=True)
+        print(
+            f"scale {scale:>3}x  {t['questions']:>8.0f} questions  load {t['load']:7.2f} s  sample {t['sample']:6.2f} s  "
+            f"split+tokenize {t['split+tokenize']:7.2f} s  data stages {data:7.2f} s ({1000 * data / t['questions']:.2f} ms/question)  "
+            f"base_model (not a data stage) {t['base_model']:.2f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

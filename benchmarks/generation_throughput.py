@@ -87,9 +87,15 @@ def main(argv: list[str] | None = None) -> GenerationTiming:
     subset = prompts if not args.single_limit else prompts[: args.single_limit]
     single = sum(timed([p], 1) for p in subset)
     result = GenerationTiming(
-        model=name, device=torch.cuda.get_device_name() if cuda else "cpu", prompts=len(prompts), batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens, batched_seconds=batched, single_seconds_measured=single,
-        single_prompts_measured=len(subset), single_seconds_for_all=single * len(prompts) / len(subset),
+        model=name,
+        device=torch.cuda.get_device_name() if cuda else "cpu",
+        prompts=len(prompts),
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        batched_seconds=batched,
+        single_seconds_measured=single,
+        single_prompts_measured=len(subset),
+        single_seconds_for_all=single * len(prompts) / len(subset),
     )
     extrapolated = " (extrapolated)" if len(subset) < len(prompts) else ""
     print(f"{name} on {result.device}: {len(prompts)} prompts, max_new_tokens {args.max_new_tokens}")

@@ -73,8 +73,7 @@ def shared_data(explicit: Path | None) -> Path:
 def with_databases(spider: Path, files: list[Path], folder: Path) -> tuple[Path, dict[str, Path], list[str]]:
     """Write gold and prediction files restricted to the questions that have a database."""
     gold_lines = (spider / "dev_gold.sql").read_text(encoding="utf-8").splitlines()
-    keep = [i for i, line in enumerate(gold_lines)
-            if (spider / "database" / (db := line.rsplit("\t", 1)[-1].strip()) / f"{db}.sqlite").is_file()]
+    keep = [i for i, line in enumerate(gold_lines) if (spider / "database" / (db := line.rsplit("\t", 1)[-1].strip()) / f"{db}.sqlite").is_file()]
     gold = folder / "gold.sql"
     gold.write_text("".join(gold_lines[i] + "\n" for i in keep), encoding="utf-8")
     preds = {}
@@ -109,8 +108,7 @@ def score_table(stdout: str) -> list[str]:
     """The exact and partial matching table (from its header row on), without execution rows."""
     lines = stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if line.split()[:2] == ["easy", "medium"]), len(lines))
-    return [line for line in lines[start:] if "EXECUTION ACCURACY" not in line and not line.startswith("execution ")
-            and not line.startswith("report written")]
+    return [line for line in lines[start:] if "EXECUTION ACCURACY" not in line and not line.startswith("execution ") and not line.startswith("report written")]
 
 
 def run_timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -126,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official", type=Path, default=None, help="checkout of taoyds/test-suite-sql-eval")
     parser.add_argument("--official-python", default=None, help="Python with nltk (punkt) and sqlparse")
-    parser.add_argument("--etype", choices=("all", "match"), default="all",
-                        help="official etype: all = execution + exact match (default), match = exact match only")
+    parser.add_argument(
+        "--etype", choices=("all", "match"), default="all", help="official etype: all = execution + exact match (default), match = exact match only"
+    )
     parser.add_argument("--ours-python", default=sys.executable, help="Python running t2sql (default: this one)")
     parser.add_argument("--ours-args", default="", help="extra arguments for t2sql evaluate, e.g. '--workers 0'")
     parser.add_argument("--data", type=Path, default=None, help="shared data folder (holds spider-dev/)")
@@ -139,28 +138,55 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no Spider dev data under {spider}; nothing to measure", file=sys.stderr)
         return 2
     if args.official is None or not (args.official / "evaluation.py").is_file() or not args.official_python:
-        print("the official evaluator is needed: --official DIR (a test-suite-sql-eval checkout) and "
-              "--official-python PY; nothing measured", file=sys.stderr)
+        print("the official evaluator is needed: --official DIR (a test-suite-sql-eval checkout) and --official-python PY; nothing measured", file=sys.stderr)
         return 2
     files = sorted((spider / "predictions").glob("*.sql"))[: args.files]
     ours_totals, official_totals, differences = 0.0, 0.0, 0
     with tempfile.TemporaryDirectory(prefix="t2sql-official-speed-") as tmp:
         work = Path(tmp)
         gold, preds, gold_lines = with_databases(spider, files, work)
-        ours_env = {**os.environ, "T2SQL_HOME": str(work / "state"),
-                    "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH"))))}
+        ours_env = {
+            **os.environ,
+            "T2SQL_HOME": str(work / "state"),
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH")))),
+        }
         common = ["--gold", str(gold), "--pred"]
         print(f"{'prediction file':<42}{'official s':>11}{'ours s':>8}{'EX':>8}{'EM':>8}{'differ':>8}")
         for name, pred in preds.items():
             record = work / f"{name}.official.json"
-            official_cmd = [args.official_python, "-c", _RECORDER, str(args.official.resolve()), str(record),
-                            *common, str(pred), "--db", str(spider / "database"), "--table",
-                            str(spider / "tables.json"), "--etype", args.etype]
+            official_cmd = [
+                args.official_python,
+                "-c",
+                _RECORDER,
+                str(args.official.resolve()),
+                str(record),
+                *common,
+                str(pred),
+                "--db",
+                str(spider / "database"),
+                "--table",
+                str(spider / "tables.json"),
+                "--etype",
+                args.etype,
+            ]
             official_s, official = run_timed(official_cmd, dict(os.environ), args.official)
             report = work / f"{name}.ours.json"
-            ours_cmd = [args.ours_python, "-m", "t2sql_pipeline.cli", "evaluate", *common, str(pred),
-                        "--db-dir", str(spider / "database"), "--tables", str(spider / "tables.json"),
-                        "--partial", "--out", str(report), *shlex.split(args.ours_args)]
+            ours_cmd = [
+                args.ours_python,
+                "-m",
+                "t2sql_pipeline.cli",
+                "evaluate",
+                *common,
+                str(pred),
+                "--db-dir",
+                str(spider / "database"),
+                "--tables",
+                str(spider / "tables.json"),
+                "--partial",
+                "--out",
+                str(report),
+                *shlex.split(args.ours_args),
+            ]
             ours_s, ours = run_timed(ours_cmd, ours_env, REPO_ROOT)
             questions = json.loads(report.read_text())["questions"]
             pred_lines = pred.read_text(encoding="utf-8").splitlines()
@@ -185,8 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if differences:
         print(f"FAIL: {differences} per-question results differ", file=sys.stderr)
         return 1
-    print("per-question results identical" + (" (execution and exact match)" if args.etype == "all" else "")
-          + "; exact and partial matching tables identical")
+    print("per-question results identical" + (" (execution and exact match)" if args.etype == "all" else "") + "; exact and partial matching tables identical")
     return 0
 
 

@@ -82,7 +82,9 @@ def train_pipeline(model_path: str, train: Any, settings: Any, budget_s: float, 
     from t2sql_pipeline.core.training.sft import TRAIN_COLUMNS, build_lora_config, build_sft_config
 
     plan = resolve_hardware(settings)
-    args = replace(build_sft_config(settings, workdir, plan), save_strategy="no", eval_strategy="no", max_steps=10_000, include_num_input_tokens_seen="non_padding")
+    args = replace(
+        build_sft_config(settings, workdir, plan), save_strategy="no", eval_strategy="no", max_steps=10_000, include_num_input_tokens_seen="non_padding"
+    )
     timing = timing_callback(budget_s)
     trainer = SFTTrainer(
         model=load_base_for_training(model_path, dtype=plan.compute_dtype, quantization=None, gradient_checkpointing=False, attention=plan.attention),
@@ -186,12 +188,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             else:
                 measured = train_trl_defaults(model_path, train, settings, args.seconds, Path(workdir), bf16=arm == "trl_defaults")
         results["training"].append(asdict(measured))
-        print(f"training {measured.arm:18} batch {measured.batch_size}: {measured.tokens_per_second:6.1f} tokens/s over {measured.steps_timed} steps; "
-              f"one epoch ({measured.epoch_tokens} tokens) {measured.epoch_minutes:.1f} min", flush=True)
+        print(
+            f"training {measured.arm:18} batch {measured.batch_size}: {measured.tokens_per_second:6.1f} tokens/s over {measured.steps_timed} steps; "
+            f"one epoch ({measured.epoch_tokens} tokens) {measured.epoch_minutes:.1f} min",
+            flush=True,
+        )
     prompts = data["test"]["prompt_ids"][: args.prompts]
     for measured in generation_arms(model_path, prompts, settings, args.single_prompts):
         results["generation"].append(asdict(measured))
-        print(f"generation {measured.arm:14}: {measured.seconds_per_question:.2f} s/question ({measured.prompts_timed} questions, {measured.seconds_timed:.1f} s)", flush=True)
+        print(
+            f"generation {measured.arm:14}: {measured.seconds_per_question:.2f} s/question ({measured.prompts_timed} questions, {measured.seconds_timed:.1f} s)",
+            flush=True,
+        )
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
     return results

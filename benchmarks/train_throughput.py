@@ -28,18 +28,58 @@ from typing import Any
 
 # Published config.json values of each model (hidden size, layers, heads, vocabulary, ...).
 ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "llama-3.2-1b": dict(model_type="llama", vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
-                         num_attention_heads=32, num_key_value_heads=8, head_dim=64, tie_word_embeddings=True, rope_theta=500000.0,
-                         max_position_embeddings=131072, rms_norm_eps=1e-5),
-    "qwen2.5-coder-1.5b": dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                               num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1000000.0,
-                               max_position_embeddings=32768, rms_norm_eps=1e-6),
-    "tinyllama-1.1b": dict(model_type="llama", vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
-                           num_attention_heads=32, num_key_value_heads=4, tie_word_embeddings=False, rope_theta=10000.0,
-                           max_position_embeddings=2048, rms_norm_eps=1e-5),
+    "llama-3.2-1b": dict(
+        model_type="llama",
+        vocab_size=128256,
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=64,
+        tie_word_embeddings=True,
+        rope_theta=500000.0,
+        max_position_embeddings=131072,
+        rms_norm_eps=1e-5,
+    ),
+    "qwen2.5-coder-1.5b": dict(
+        model_type="qwen2",
+        vocab_size=151936,
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        rope_theta=1000000.0,
+        max_position_embeddings=32768,
+        rms_norm_eps=1e-6,
+    ),
+    "tinyllama-1.1b": dict(
+        model_type="llama",
+        vocab_size=32000,
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=22,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        tie_word_embeddings=False,
+        rope_theta=10000.0,
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-5,
+    ),
 }
-TINY = dict(model_type="llama", vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, tie_word_embeddings=False, max_position_embeddings=256)
+TINY = dict(
+    model_type="llama",
+    vocab_size=512,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    tie_word_embeddings=False,
+    max_position_embeddings=256,
+)
 SCENARIOS = {
     "recipe": ["training.per_device_batch_size=1", "training.gradient_checkpointing=true", "training.packing=false", "quantization.load_in_4bit=true"],
     "fastest": ["training.gradient_checkpointing=false", "training.packing=true"],
@@ -95,7 +135,9 @@ def save_random_model(arch: dict[str, Any], out: Path, dtype: str) -> None:
     config = AutoConfig.for_model(**{**arch, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2})
     AutoModelForCausalLM.from_config(config, dtype=dtype).save_pretrained(out)
     vocab = {"<pad>": 0, "<s>": 1, "</s>": 2}  # ids are fed directly; the tokenizer only names the special tokens
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<pad>")), pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<pad>")), pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
     tokenizer.save_pretrained(out)
 
 
@@ -112,16 +154,27 @@ def measure(name: str, arch: dict[str, Any], scenario: str, args: argparse.Names
     from t2sql_pipeline.core.training.sft import build_lora_config, build_sft_config
 
     steps = args.warmup + args.steps
-    overrides = [f"training.max_steps={steps}", "training.logging_steps=1", f"training.eval_steps={10 * steps}",
-                 "training.save_strategy=no", "training.warmup_fraction=0.0", f"training.per_device_batch_size={args.batch_size}"]
+    overrides = [
+        f"training.max_steps={steps}",
+        "training.logging_steps=1",
+        f"training.eval_steps={10 * steps}",
+        "training.save_strategy=no",
+        "training.warmup_fraction=0.0",
+        f"training.per_device_batch_size={args.batch_size}",
+    ]
     settings = load_settings(None, overrides + SCENARIOS[scenario])
     plan = resolve_hardware(settings)
     model_dir = workdir / name
     if not model_dir.exists():
         save_random_model(arch, model_dir, "bfloat16" if torch.cuda.is_available() else "float32")
     quantization = build_quantization_config(settings.quantization, plan.compute_dtype) if plan.load_in_4bit else None
-    model = load_base_for_training(str(model_dir), dtype=plan.compute_dtype, quantization=quantization,
-                                   gradient_checkpointing=settings.training.gradient_checkpointing, attention=plan.attention)
+    model = load_base_for_training(
+        str(model_dir),
+        dtype=plan.compute_dtype,
+        quantization=quantization,
+        gradient_checkpointing=settings.training.gradient_checkpointing,
+        attention=plan.attention,
+    )
     per_step = settings.training.per_device_batch_size
     lengths = spider_like_lengths(steps * per_step, args.max_length)
     config = build_sft_config(settings, workdir / f"out-{name}-{scenario}", plan)
@@ -140,21 +193,31 @@ def measure(name: str, arch: dict[str, Any], scenario: str, args: argparse.Names
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), eval_dataset=Dataset.from_list(rows[:1]),
-                         processing_class=AutoTokenizer.from_pretrained(model_dir), peft_config=build_lora_config(settings.lora), callbacks=[_Clock()])
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        eval_dataset=Dataset.from_list(rows[:1]),
+        processing_class=AutoTokenizer.from_pretrained(model_dir),
+        peft_config=build_lora_config(settings.lora),
+        callbacks=[_Clock()],
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     (t0, n0), (t1, n1) = marks[args.warmup], marks[steps]
     seconds = t1 - t0
-    measured = lengths[args.warmup * per_step: steps * per_step]  # unshuffled: these are the measured steps' sequences
+    measured = lengths[args.warmup * per_step : steps * per_step]  # unshuffled: these are the measured steps' sequences
     flops = training_flops(arch, measured) / seconds
     cuda = torch.cuda.is_available()
     return Measurement(
-        model=name, scenario=scenario, device=torch.cuda.get_device_name() if cuda else "cpu",
+        model=name,
+        scenario=scenario,
+        device=torch.cuda.get_device_name() if cuda else "cpu",
         tokens_per_second=(n1 - n0) / seconds,
         mfu=flops / args.peak_flops if (cuda or args.peak_flops_given) else None,
         peak_memory_gib=torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-        steps=args.steps, fallbacks=plan.fallbacks,
+        steps=args.steps,
+        fallbacks=plan.fallbacks,
     )
 
 

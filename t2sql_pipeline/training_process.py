@@ -19,6 +19,7 @@ from pathlib import Path
 from t2sql_pipeline.core.training.launch import TrainingRequest, die_with_parent, process_rank, world_size
 from t2sql_pipeline.core.records import AdapterManifest
 
+
 def train(request: TrainingRequest, log: Callable[[str], None], *, write_result: bool = True) -> AdapterManifest | None:
     """Run the stage's training in this process; the manifest on rank 0 (also in `result_path` when asked), None on the other ranks."""
     from t2sql_pipeline.core.stages import RunContext, train_lora_adapter

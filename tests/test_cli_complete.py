@@ -48,7 +48,11 @@ def test_predict_mixes_questions_and_completions(registry: RegisteredSqlModel, p
     import pandas as pd
 
     db = str(shop(registry))
-    rows = [{"question": "How many customers are there?", "db_path": db}, {"db_path": db, "prefix": "SELECT name FROM "}, {"db_path": db, "prefix": "SELECT * FROM customers WHERE name = 'a;"}]
+    rows = [
+        {"question": "How many customers are there?", "db_path": db},
+        {"db_path": db, "prefix": "SELECT name FROM "},
+        {"db_path": db, "prefix": "SELECT * FROM customers WHERE name = 'a;"},
+    ]
     generated, completed, quoted = pyfunc_model.predict(pd.DataFrame(rows))
     assert generated == pyfunc_model.predict(pd.DataFrame(rows[:1]))[0]  # a question row is unaffected by completion rows
     assert completed.startswith("SELECT name FROM ")

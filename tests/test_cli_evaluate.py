@@ -28,10 +28,7 @@ def _own_state_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def files(tmp_path: Path) -> dict[str, Path]:
     (tmp_path / "db" / "shop").mkdir(parents=True)
     conn = sqlite3.connect(tmp_path / "db" / "shop" / "shop.sqlite")
-    conn.executescript(
-        "CREATE TABLE item(id INTEGER, name TEXT, price REAL);"
-        "INSERT INTO item VALUES (1, 'pen', 1.5), (2, 'ink', 9.0), (3, 'tea', 4.0);"
-    )
+    conn.executescript("CREATE TABLE item(id INTEGER, name TEXT, price REAL);INSERT INTO item VALUES (1, 'pen', 1.5), (2, 'ink', 9.0), (3, 'tea', 4.0);")
     conn.commit()
     conn.close()
     gold = tmp_path / "gold.sql"
@@ -43,17 +40,13 @@ def files(tmp_path: Path) -> dict[str, Path]:
     )
     pred = tmp_path / "pred.sql"
     pred.write_text(
-        "SELECT name FROM item WHERE price > 3;\tshop\n"
-        "SELECT count(*) FROM items\n"
-        "SELECT name FROM item ORDER BY price DESC\n"
-        "SELECT name FROM item\n"
+        "SELECT name FROM item WHERE price > 3;\tshop\nSELECT count(*) FROM items\nSELECT name FROM item ORDER BY price DESC\nSELECT name FROM item\n"
     )
     return {"gold": gold, "pred": pred, "db": tmp_path / "db", "out": tmp_path / "out" / "report.json"}
 
 
 def test_evaluate_prints_table_and_writes_report(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_cli(["--gold", str(files["gold"]), "--pred", str(files["pred"]), "--db-dir", str(files["db"]),
-                    "--workers", "0", "--out", str(files["out"])])
+    code = run_cli(["--gold", str(files["gold"]), "--pred", str(files["pred"]), "--db-dir", str(files["db"]), "--workers", "0", "--out", str(files["out"])])
     assert code == 0
     printed = capsys.readouterr().out
     assert "spider execution evaluation" in printed and "33.3%" in printed and "missing database 1" in printed
@@ -83,13 +76,28 @@ def test_bad_gold_line_and_bad_options_are_reported(files: dict[str, Path], caps
     assert "--timeout must be positive" in err and "need --semantics bird" in err
 
 
-def test_bird_semantics_with_difficulty_file(files: dict[str, Path], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_bird_semantics_with_difficulty_file(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dev_json = tmp_path / "dev.json"
     dev_json.write_text(json.dumps([{"difficulty": d} for d in ("simple", "simple", "moderate", "challenging")]))
-    code = run_cli(["--gold", str(files["gold"]), "--pred", str(files["pred"]), "--db-dir", str(files["db"]),
-                    "--semantics", "bird", "--difficulty-from", str(dev_json), "--workers", "0",
-                    "--no-text-metrics", "--out", str(files["out"])])
+    code = run_cli(
+        [
+            "--gold",
+            str(files["gold"]),
+            "--pred",
+            str(files["pred"]),
+            "--db-dir",
+            str(files["db"]),
+            "--semantics",
+            "bird",
+            "--difficulty-from",
+            str(dev_json),
+            "--workers",
+            "0",
+            "--no-text-metrics",
+            "--out",
+            str(files["out"]),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "bird execution evaluation" in printed and "moderate" in printed
@@ -106,16 +114,14 @@ def test_help_documents_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         run_cli(["--help"])
     text = capsys.readouterr().out
-    for option in ("--gold", "--pred", "--db-dir", "--tables", "--semantics", "--strict", "--difficulty-from",
-                   "--timeout", "--workers", "--out"):
+    for option in ("--gold", "--pred", "--db-dir", "--tables", "--semantics", "--strict", "--difficulty-from", "--timeout", "--workers", "--out"):
         assert option in text
 
 
 def test_the_t2sql_entry_point_runs_evaluate(files: dict[str, Path]) -> None:
     from t2sql_pipeline.cli import main
 
-    argv = ["evaluate", "--gold", str(files["gold"]), "--pred", str(files["pred"]), "--db-dir", str(files["db"]),
-            "--workers", "0", "--out", str(files["out"])]
+    argv = ["evaluate", "--gold", str(files["gold"]), "--pred", str(files["pred"]), "--db-dir", str(files["db"]), "--workers", "0", "--out", str(files["out"])]
     assert main(argv) == 0
     assert json.loads(files["out"].read_text())["summary"]["n_questions"] == 4
 

@@ -40,8 +40,10 @@ def test_no_data_at_all_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_every_question_excluded_names_the_reason_and_the_list(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     spider = tmp_path / "spider"
     spider.mkdir()
-    (spider / "tables.json").write_text('[{"db_id": "gone", "table_names_original": ["t"], "column_names_original": [[-1, "*"], [0, "a"]],'
-                                        ' "column_types": ["text", "number"], "primary_keys": [], "foreign_keys": []}]')
+    (spider / "tables.json").write_text(
+        '[{"db_id": "gone", "table_names_original": ["t"], "column_names_original": [[-1, "*"], [0, "a"]],'
+        ' "column_types": ["text", "number"], "primary_keys": [], "foreign_keys": []}]'
+    )
     (spider / "dev.json").write_text('[{"db_id": "gone", "question": "How many?", "query": "SELECT count(*) FROM t"}]')
     monkeypatch.setenv("T2SQL_HOME", str(tmp_path / "home"))
     code, err = run(["--set", f"data.spider={{kind: local, path: {spider}, splits: [dev]}}", "--set", "data.bird.kind=none"], capsys)
@@ -87,4 +89,6 @@ def test_a_busy_checkpoint_folder_is_one_line(capsys: pytest.CaptureFixture[str]
 
     monkeypatch.setattr(command, "materialize", busy)
     code, err = run([], capsys)
-    assert code == 2 and err == ["t2sql materialize: error: /x/checkpoints/abc is being trained into by process 7 on host since now; wait for it to finish or stop it"]
+    assert code == 2 and err == [
+        "t2sql materialize: error: /x/checkpoints/abc is being trained into by process 7 on host since now; wait for it to finish or stop it"
+    ]

@@ -25,7 +25,13 @@ SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "dagster_helm_values.s
 NAMESPACE = "t2sql"
 
 JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,), "null": (type(None),), "integer": (int,), "number": (int, float),
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "integer": (int,),
+    "number": (int, float),
 }
 
 
@@ -238,7 +244,9 @@ def test_capacity_table_is_what_the_script_computes(tmp_path: Path, monkeypatch:
     for source, label in (("spider", "Spider"), ("bird", "BIRD")):
         for model, model_label in (("llama-3.2-1b", "Llama-3.2-1B"), ("llama-3.2-3b", "Llama-3.2-3B")):
             high, low = rows[(source, model, 0.4)], rows[(source, model, 0.2)]
-            row = (f"| {label} | {model_label} | {high['train_questions']:,} | {high['tokens'] / 1e6:.2f} M | "
-                   f"{high['flops'] / 1e16:.2f} × 10¹⁶ | {high['gpu_hours']:.3f} ({high['gpu_hours'] * 60:.1f} min) | "
-                   f"{low['gpu_hours']:.3f} ({low['gpu_hours'] * 60:.1f} min) |")
+            row = (
+                f"| {label} | {model_label} | {high['train_questions']:,} | {high['tokens'] / 1e6:.2f} M | "
+                f"{high['flops'] / 1e16:.2f} × 10¹⁶ | {high['gpu_hours']:.3f} ({high['gpu_hours'] * 60:.1f} min) | "
+                f"{low['gpu_hours']:.3f} ({low['gpu_hours'] * 60:.1f} min) |"
+            )
             assert row in docs, row

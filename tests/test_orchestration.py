@@ -22,7 +22,17 @@ from t2sql_pipeline.orchestration import ACCELERATOR_POOL, MAX_RUNTIME_TAG, cham
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "rl_adapter", "evaluation_report", "registered_adapter"}
+ALL_ASSETS = {
+    "raw_spider",
+    "raw_bird",
+    "stratified_sample",
+    "base_model",
+    "tokenized_splits",
+    "lora_adapter",
+    "rl_adapter",
+    "evaluation_report",
+    "registered_adapter",
+}
 
 
 def _job_assets(name: str) -> set[str]:

@@ -120,7 +120,9 @@ def tokenized_splits(
 # multi-asset check reads them once and reports the three checks separately.
 SPLIT_CHECKS = [
     AssetCheckSpec("splits_share_no_database", asset="tokenized_splits", description="No database appears in two splits (when splitting by database)."),
-    AssetCheckSpec("splits_share_no_question", asset="tokenized_splits", description="No question+database pair (case and spacing ignored) appears in two splits."),
+    AssetCheckSpec(
+        "splits_share_no_question", asset="tokenized_splits", description="No question+database pair (case and spacing ignored) appears in two splits."
+    ),
     AssetCheckSpec("gold_sql_executes", asset="tokenized_splits", description="Every kept example's gold SQL executes (read-only) on its database."),
 ]
 Rows = dict[str, list[dict[str, Any]]]

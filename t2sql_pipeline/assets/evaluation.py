@@ -82,12 +82,17 @@ def markdown_image(alt: str, path: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode()})"
 
 
-@asset_check(asset=evaluation_report, blocking=True, description="The adapter's execution accuracy beats its own base model's; registered_adapter runs only if it does.")
+@asset_check(
+    asset=evaluation_report, blocking=True, description="The adapter's execution accuracy beats its own base model's; registered_adapter runs only if it does."
+)
 def beats_base_model(evaluation_report: ReportManifest) -> AssetCheckResult:
     passed, reason = stages.beats_base_model(evaluation_report)
     return AssetCheckResult(
         passed=passed,
         severity=AssetCheckSeverity.ERROR,
         description=reason,
-        metadata={"adapter_execution_accuracy": evaluation_report.adapter.execution_accuracy, "base_execution_accuracy": evaluation_report.base.execution_accuracy},
+        metadata={
+            "adapter_execution_accuracy": evaluation_report.adapter.execution_accuracy,
+            "base_execution_accuracy": evaluation_report.base.execution_accuracy,
+        },
     )

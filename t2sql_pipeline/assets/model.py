@@ -83,7 +83,9 @@ def lora_adapter(
             "hardware_fallbacks": MetadataValue.md("\n".join(f"- {f}" for f in manifest.hardware_fallbacks) or "none"),
             "mlflow_run_id": manifest.mlflow_run_id,
             "loss_curve": MetadataValue.md(f"![loss curve](data:image/png;base64,{curve})"),
-            "validation_by_step": MetadataValue.md(metrics_table(manifest.during_training) if manifest.during_training else "off (evaluation.during_training_examples: 0)"),
+            "validation_by_step": MetadataValue.md(
+                metrics_table(manifest.during_training) if manifest.during_training else "off (evaluation.during_training_examples: 0)"
+            ),
             "path": MetadataValue.path(manifest.path),
         },
     )

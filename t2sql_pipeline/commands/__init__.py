@@ -17,8 +17,12 @@ def quiet_library_output() -> None:
 
 def add_strategy_arguments(parser: object) -> None:
     """`--strategy greedy|execution_vote` and `--candidates N`: the registered model's generation, chosen per call."""
-    parser.add_argument("--strategy", choices=("greedy", "execution_vote"), default=None,  # type: ignore[attr-defined]
-                        help="execution_vote: sample --candidates SQL, run each read-only on the database, answer with the largest agreeing group (default: the model's own)")
+    parser.add_argument(
+        "--strategy",
+        choices=("greedy", "execution_vote"),
+        default=None,  # type: ignore[attr-defined]
+        help="execution_vote: sample --candidates SQL, run each read-only on the database, answer with the largest agreeing group (default: the model's own)",
+    )
     parser.add_argument("--candidates", type=int, default=None, metavar="N", help="candidates per question with execution_vote (default: the model's own, 8)")  # type: ignore[attr-defined]
 
 

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from t2sql_pipeline.serving.generator import PyfuncGenerator
 
     if not args.prefix.strip():
-        return fail("the prefix is blank: give the start of a query, e.g. \"SELECT count(*) FROM\"")
+        return fail('the prefix is blank: give the start of a query, e.g. "SELECT count(*) FROM"')
     if args.max_rows < 1:
         return fail("--max-rows must be at least 1")
     quiet_library_output()

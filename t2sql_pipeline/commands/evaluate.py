@@ -37,39 +37,46 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--gold", type=Path, required=True, metavar="G",
-                        help="gold file, one 'SQL<TAB>db_id' per line (Spider dev_gold.sql, BIRD dev.sql)")
-    parser.add_argument("--pred", type=Path, required=True, metavar="P",
-                        help="predictions, one SQL per line aligned with G; text after a TAB is ignored")
-    parser.add_argument("--db-dir", type=Path, required=True, metavar="D",
-                        help="folder holding <db_id>/<db_id>.sqlite for every database")
-    parser.add_argument("--tables", type=Path, metavar="T",
-                        help="Spider-format tables.json: schemas for the hallucination rate and foreign keys for "
-                             "exact match, as officially (default: read from each database)")
-    parser.add_argument("--semantics", choices=("spider", "bird"), default="spider",
-                        help="result comparison rules (default: spider)")
-    parser.add_argument("--strict", action="store_true",
-                        help="spider only: turn the official quirks off (no ' value ' -> ' 1 ', no '> =' repair, "
-                             "DISTINCT kept, all statements kept, row order from the gold's top-level ORDER BY)")
-    parser.add_argument("--difficulty-from", type=Path, metavar="DEV_JSON",
-                        help="bird only: BIRD dev.json whose per-question 'difficulty' gives EX per difficulty")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                        help="seconds per query (bird: gold and prediction together); default 30")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="worker processes (default: one per CPU; 0 runs in this process)")
-    parser.add_argument("--max-rows", type=int, default=100_000, metavar="N",
-                        help="row cap per query result; a larger result is a runtime error (default 100000)")
-    parser.add_argument("--ves-iterations", type=int, default=0, metavar="N",
-                        help="bird only: time each correct prediction N times against its gold for VES and "
-                             "R-VES (the official scripts use 100); default 0, VES off")
-    parser.add_argument("--no-text-metrics", action="store_true",
-                        help="skip ROUGE-L and the schema hallucination rate (sqlglot); exact match and "
-                             "valid SQL are still given")
-    parser.add_argument("--no-cache", action="store_true",
-                        help="do not read or write the gold cache (<state folder>/cache/gold: gold preparation and "
-                             "results kept between calls, keyed by database file and SQL)")
-    parser.add_argument("--partial", action="store_true",
-                        help="spider only: also print the official exact and partial matching tables per hardness")
+    parser.add_argument("--gold", type=Path, required=True, metavar="G", help="gold file, one 'SQL<TAB>db_id' per line (Spider dev_gold.sql, BIRD dev.sql)")
+    parser.add_argument("--pred", type=Path, required=True, metavar="P", help="predictions, one SQL per line aligned with G; text after a TAB is ignored")
+    parser.add_argument("--db-dir", type=Path, required=True, metavar="D", help="folder holding <db_id>/<db_id>.sqlite for every database")
+    parser.add_argument(
+        "--tables",
+        type=Path,
+        metavar="T",
+        help="Spider-format tables.json: schemas for the hallucination rate and foreign keys for exact match, as officially (default: read from each database)",
+    )
+    parser.add_argument("--semantics", choices=("spider", "bird"), default="spider", help="result comparison rules (default: spider)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="spider only: turn the official quirks off (no ' value ' -> ' 1 ', no '> =' repair, "
+        "DISTINCT kept, all statements kept, row order from the gold's top-level ORDER BY)",
+    )
+    parser.add_argument(
+        "--difficulty-from", type=Path, metavar="DEV_JSON", help="bird only: BIRD dev.json whose per-question 'difficulty' gives EX per difficulty"
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds per query (bird: gold and prediction together); default 30")
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes (default: one per CPU; 0 runs in this process)")
+    parser.add_argument(
+        "--max-rows", type=int, default=100_000, metavar="N", help="row cap per query result; a larger result is a runtime error (default 100000)"
+    )
+    parser.add_argument(
+        "--ves-iterations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="bird only: time each correct prediction N times against its gold for VES and R-VES (the official scripts use 100); default 0, VES off",
+    )
+    parser.add_argument(
+        "--no-text-metrics", action="store_true", help="skip ROUGE-L and the schema hallucination rate (sqlglot); exact match and valid SQL are still given"
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not read or write the gold cache (<state folder>/cache/gold: gold preparation and results kept between calls, keyed by database file and SQL)",
+    )
+    parser.add_argument("--partial", action="store_true", help="spider only: also print the official exact and partial matching tables per hardness")
     parser.add_argument("--out", type=Path, metavar="R.json", help="write the JSON report here")
     parser.set_defaults(func=run)
 
@@ -98,9 +105,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"t2sql evaluate: error: {exc}", file=sys.stderr)
         return 2
     result = evaluate_predictions(
-        gold, predictions, args.db_dir, semantics=args.semantics, timeout_s=args.timeout,
-        workers=args.workers, strict=args.strict, schemas=schemas, ves_iterations=args.ves_iterations,
-        text_metrics=not args.no_text_metrics, max_rows=args.max_rows, foreign_keys=foreign_keys,
+        gold,
+        predictions,
+        args.db_dir,
+        semantics=args.semantics,
+        timeout_s=args.timeout,
+        workers=args.workers,
+        strict=args.strict,
+        schemas=schemas,
+        ves_iterations=args.ves_iterations,
+        text_metrics=not args.no_text_metrics,
+        max_rows=args.max_rows,
+        foreign_keys=foreign_keys,
         cache=None if args.no_cache else GoldCache(default_cache_dir()),
     )
     print(result.summary_table())

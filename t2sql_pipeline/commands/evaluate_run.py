@@ -44,9 +44,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"t2sql evaluate-run: error: {error}", file=sys.stderr)
         return 2
     s = result.score
-    print(f"execution accuracy: {s.execution_accuracy:.1%} ({s.n_scored} {result.split} questions); valid SQL {s.valid_sql_rate:.1%}; {s.seconds_per_question:.2f} s/question")
+    print(
+        f"execution accuracy: {s.execution_accuracy:.1%} ({s.n_scored} {result.split} questions); valid SQL {s.valid_sql_rate:.1%}; {s.seconds_per_question:.2f} s/question"
+    )
     if result.compared_with_run is not None:
         m = result.compared_with_run
-        print(f"the run's own evaluation: {result.run_execution_accuracy:.1%}; paired exact McNemar: {m.only_second} questions only this answers, {m.only_first} only the run's; p = {m.p_value:.3g}")
+        print(
+            f"the run's own evaluation: {result.run_execution_accuracy:.1%}; paired exact McNemar: {m.only_second} questions only this answers, {m.only_first} only the run's; p = {m.p_value:.3g}"
+        )
     print(f"report: {result.report_path}")
     return 0

@@ -12,7 +12,9 @@ from t2sql_pipeline.commands import add_strategy_arguments, strategy_params
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="serve POST /generate_sql, /complete_sql and a page for a registered model")
     parser.add_argument("--model", required=True, metavar="NAME[@alias|/version]", help="e.g. t2sql-demo@champion")
-    parser.add_argument("--db-dir", required=True, type=Path, metavar="DIR", help="databases answered by db_id: DIR/<db_id>/<db_id>.sqlite or DIR/<db_id>.sqlite")
+    parser.add_argument(
+        "--db-dir", required=True, type=Path, metavar="DIR", help="databases answered by db_id: DIR/<db_id>/<db_id>.sqlite or DIR/<db_id>.sqlite"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000)
     add_strategy_arguments(parser)

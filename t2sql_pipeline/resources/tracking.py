@@ -21,9 +21,7 @@ class MlflowTrackingResource(ConfigurableResource):
     """Where runs, metrics, artifacts and registered adapters go, and where people browse them."""
 
     tracking_uri: str = Field(default_factory=mlflow_tracking_uri, description="MLflow tracking URI")
-    ui_url: str = Field(
-        default_factory=mlflow_ui_url, description="Base URL of the MLflow UI for links in asset metadata (env T2SQL_MLFLOW_UI_URL)"
-    )
+    ui_url: str = Field(default_factory=mlflow_ui_url, description="Base URL of the MLflow UI for links in asset metadata (env T2SQL_MLFLOW_UI_URL)")
 
     def run_url(self, run_id: str) -> str:
         """The run's page in the MLflow UI (the experiment id is looked up in the tracking store)."""

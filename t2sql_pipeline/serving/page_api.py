@@ -48,7 +48,9 @@ def model_card_from_tags(name: str, version: str, aliases: tuple[str, ...], tags
         except (KeyError, ValueError):
             return None
 
-    return ModelCard(name, version, aliases, number("execution_accuracy"), number("base_execution_accuracy"), tags.get("eval_split"))  # the tag holds a fingerprint of the rows
+    return ModelCard(
+        name, version, aliases, number("execution_accuracy"), number("base_execution_accuracy"), tags.get("eval_split")
+    )  # the tag holds a fingerprint of the rows
 
 
 class CompleteRequest(BaseModel):

@@ -92,7 +92,11 @@ def test_a_database_in_two_splits_fails_only_when_splitting_by_database(tmp_path
 def test_a_question_in_two_splits_fails(tmp_path: Path, db: Path) -> None:
     manifest = save_splits(
         tmp_path,
-        {"train": [row("a", "d1", "How many x?", "SELECT 1", db)], "validation": [row("b", "d1", "  how MANY x? ", "SELECT 1", db)], "test": [row("c", "d1", "Q c", "SELECT 1", db)]},
+        {
+            "train": [row("a", "d1", "How many x?", "SELECT 1", db)],
+            "validation": [row("b", "d1", "  how MANY x? ", "SELECT 1", db)],
+            "test": [row("c", "d1", "Q c", "SELECT 1", db)],
+        },
         mode="by_question",
     )
     result = no_shared_question(read_split_rows(manifest.path))
@@ -102,7 +106,11 @@ def test_a_question_in_two_splits_fails(tmp_path: Path, db: Path) -> None:
 def test_failing_gold_sql_fails_and_names_the_example(tmp_path: Path, db: Path) -> None:
     manifest = save_splits(
         tmp_path,
-        {"train": [row("good", "d1", "Q1", "SELECT x FROM t", db)], "validation": [row("bad", "d1", "Q2", "SELECT y FROM nowhere", db)], "test": [row("gone", "d2", "Q3", "SELECT 1", tmp_path / "absent.sqlite")]},
+        {
+            "train": [row("good", "d1", "Q1", "SELECT x FROM t", db)],
+            "validation": [row("bad", "d1", "Q2", "SELECT y FROM nowhere", db)],
+            "test": [row("gone", "d2", "Q3", "SELECT 1", tmp_path / "absent.sqlite")],
+        },
     )
     result = gold_sql_runs(read_split_rows(manifest.path))
     assert not result.passed and result.metadata["failing"].value == 2

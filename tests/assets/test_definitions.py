@@ -3,7 +3,17 @@ import sys
 
 from t2sql_pipeline.definitions import defs
 
-EXPECTED_ASSETS = {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "rl_adapter", "evaluation_report", "registered_adapter"}
+EXPECTED_ASSETS = {
+    "raw_spider",
+    "raw_bird",
+    "stratified_sample",
+    "base_model",
+    "tokenized_splits",
+    "lora_adapter",
+    "rl_adapter",
+    "evaluation_report",
+    "registered_adapter",
+}
 
 
 def test_definitions_hold_the_pipeline_assets_in_groups() -> None:

@@ -13,9 +13,23 @@ from t2sql_pipeline.resources.tracking import DEFAULT_UI_URL, MlflowTrackingReso
 
 
 def make_report(tmp_path: Path) -> ReportManifest:
-    base = ModelScore(execution_accuracy=0.0, valid_sql_rate=0.25, end_of_turn_rate=0.5, seconds_per_question=0.2, n_questions=8, n_scored=8, per_level={"spider/hard": 0.0, "spider/easy": 0.0})
+    base = ModelScore(
+        execution_accuracy=0.0,
+        valid_sql_rate=0.25,
+        end_of_turn_rate=0.5,
+        seconds_per_question=0.2,
+        n_questions=8,
+        n_scored=8,
+        per_level={"spider/hard": 0.0, "spider/easy": 0.0},
+    )
     adapter = ModelScore(
-        execution_accuracy=0.625, valid_sql_rate=1.0, end_of_turn_rate=1.0, seconds_per_question=0.1, n_questions=8, n_scored=8, per_level={"spider/hard": 0.5, "spider/easy": 0.75, "bird/simple": 1.0}
+        execution_accuracy=0.625,
+        valid_sql_rate=1.0,
+        end_of_turn_rate=1.0,
+        seconds_per_question=0.1,
+        n_questions=8,
+        n_scored=8,
+        per_level={"spider/hard": 0.5, "spider/easy": 0.75, "bird/simple": 1.0},
     )
     chart = accuracy_chart(base, adapter, tmp_path / "accuracy_chart.png")
     return ReportManifest(

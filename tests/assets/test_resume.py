@@ -17,8 +17,12 @@ from tests.core.training.test_sft import make_rows, make_tiny_base, tiny_setting
 
 MAX_STEPS, SAVE_STEPS = 24, 4
 OVERRIDES = [
-    f"training.max_steps={MAX_STEPS}", f"training.save_steps={SAVE_STEPS}", "training.logging_steps=1",
-    "training.eval_steps=1000", "training.per_device_batch_size=2", "training.save_total_limit=2",
+    f"training.max_steps={MAX_STEPS}",
+    f"training.save_steps={SAVE_STEPS}",
+    "training.logging_steps=1",
+    "training.eval_steps=1000",
+    "training.per_device_batch_size=2",
+    "training.save_total_limit=2",
 ]
 # The child slows each logged step down so that the test can kill it between checkpoints.
 CHILD = textwrap.dedent(

@@ -21,8 +21,12 @@ from tests.assets.tiny_training import make_tiny_upstream, store_manifest, train
 
 VENV_BIN = Path(sys.executable).parent
 LONG_TRAINING = [
-    "training.max_steps=100000", "training.save_steps=2", "training.save_total_limit=3", "training.logging_steps=1",
-    "training.eval_steps=100000", "training.per_device_batch_size=2",
+    "training.max_steps=100000",
+    "training.save_steps=2",
+    "training.save_total_limit=3",
+    "training.logging_steps=1",
+    "training.eval_steps=100000",
+    "training.per_device_batch_size=2",
 ]
 STOP_WITHIN_S = 30.0
 
@@ -41,8 +45,13 @@ def dagster_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         store_manifest(home / "artifacts" / "manifests", asset, manifest)  # where the default IO manager reads them
     env = {
         **os.environ,
-        "T2SQL_HOME": str(home), "DAGSTER_HOME": str(dagster_home), "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "T2SQL_EXPERIMENT": "demo", "DAGSTER_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1",
+        "T2SQL_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "T2SQL_EXPERIMENT": "demo",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "HF_HUB_OFFLINE": "1",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     port = free_port()

@@ -17,13 +17,15 @@ PREDS = ["SELECT a FROM t", "SELECT x FROM t WHERE y = value", "SELECT c FROM t"
 
 
 def test_misses_printed_by_the_official_script_are_placed_in_order() -> None:
-    stdout = "\n".join([
-        "Evaluating 10th prediction",
-        "easy pred: SELECT x FROM t WHERE y = 1",
-        "easy gold: SELECT b FROM t",
-        "",
-        "                     easy                 medium",
-    ])
+    stdout = "\n".join(
+        [
+            "Evaluating 10th prediction",
+            "easy pred: SELECT x FROM t WHERE y = 1",
+            "easy gold: SELECT b FROM t",
+            "",
+            "                     easy                 medium",
+        ]
+    )
     assert bench.official_exact(stdout, GOLD, PREDS) == [True, False, True]
 
 
@@ -34,8 +36,10 @@ def test_a_miss_that_matches_no_question_fails_loudly() -> None:
 
 
 def test_score_table_drops_execution_rows() -> None:
-    official = "x\n                     easy                 medium\ncount  1\n" \
-               "=====================   EXECUTION ACCURACY     =====================\nexecution  1.0\nexact match 1.0"
+    official = (
+        "x\n                     easy                 medium\ncount  1\n"
+        "=====================   EXECUTION ACCURACY     =====================\nexecution  1.0\nexact match 1.0"
+    )
     ours = "EX table\n                     easy                 medium\ncount  1\nexact match 1.0\nreport written to R.json"
     assert bench.score_table(official) == bench.score_table(ours)
 

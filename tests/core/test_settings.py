@@ -145,9 +145,7 @@ def test_unknown_key_in_experiment_file(config_dir: Path, text: str, dotted: str
     assert f"'{dotted}'" in message
 
 
-@pytest.mark.parametrize(
-    ("override", "dotted"), [("training.max_step=5", "training.max_step"), ("nope.key=1", "nope")]
-)
+@pytest.mark.parametrize(("override", "dotted"), [("training.max_step=5", "training.max_step"), ("nope.key=1", "nope")])
 def test_unknown_key_in_override(override: str, dotted: str) -> None:
     with pytest.raises(SettingsError) as error:
         load_settings("demo", overrides=[override], config_dir=CONFIG_DIR)

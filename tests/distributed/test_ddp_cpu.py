@@ -18,8 +18,13 @@ from tests.core.training.test_sft import QUESTIONS, make_rows, tiny_settings
 
 STEPS = 8
 COMMON = [
-    f"training.max_steps={STEPS}", "training.logging_steps=1", f"training.eval_steps={STEPS}", "training.save_steps=2",
-    "training.save_total_limit=10", "training.warmup_fraction=0.0", "lora.dropout=0.0",
+    f"training.max_steps={STEPS}",
+    "training.logging_steps=1",
+    f"training.eval_steps={STEPS}",
+    "training.save_steps=2",
+    "training.save_total_limit=10",
+    "training.warmup_fraction=0.0",
+    "lora.dropout=0.0",
 ]
 # Relative tolerances between the 1- and 2-process runs. With the same effective batch (1 x 4 vs 2 x 2 examples) the
 # seeded sampler deals the same shuffled global batches, split across the ranks, and DDP averages the two halves'
@@ -54,7 +59,14 @@ def with_scored_validation(root: Path, splits: SplitsManifest, base: BaseModelMa
     conn.close()
     data = load_from_disk(splits.path)
     validation = [
-        {**row, "prompt_ids": row["input_ids"][: made["prompt_length"]], "gold_sql": f"SELECT {c}, count(*) FROM {t} GROUP BY {c}", "db_id": "tiny", "db_path": str(db), "source": "spider"}
+        {
+            **row,
+            "prompt_ids": row["input_ids"][: made["prompt_length"]],
+            "gold_sql": f"SELECT {c}, count(*) FROM {t} GROUP BY {c}",
+            "db_id": "tiny",
+            "db_path": str(db),
+            "source": "spider",
+        }
         for row, made, (t, c) in zip(data["validation"].to_list(), make_rows(base.path), QUESTIONS * 4)
     ]
     path = root / "dataset-scored"

@@ -87,7 +87,9 @@ def dagster_ui(chromium_executable: str, tmp_path_factory: pytest.TempPathFactor
     env = isolated_env(home)
     port = free_port()
     servers = [
-        start_server("dagster-webserver", [str(VENV_BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, artifacts_dir),
+        start_server(
+            "dagster-webserver", [str(VENV_BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, artifacts_dir
+        ),
         start_server("dagster-daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, artifacts_dir),
     ]
     url = f"http://127.0.0.1:{port}"

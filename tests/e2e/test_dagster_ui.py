@@ -19,7 +19,17 @@ import pytest
 from tests.conftest import QUICK_DEMO
 from tests.e2e.conftest import DagsterUI
 
-ASSETS = ("raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits", "lora_adapter", "rl_adapter", "evaluation_report", "registered_adapter")
+ASSETS = (
+    "raw_spider",
+    "raw_bird",
+    "stratified_sample",
+    "base_model",
+    "tokenized_splits",
+    "lora_adapter",
+    "rl_adapter",
+    "evaluation_report",
+    "registered_adapter",
+)
 RUN_CONFIG = "resources:\n  settings:\n    config:\n      experiment: demo\n      overrides:\n" + "".join(f"        - {o}\n" for o in QUICK_DEMO)
 RUN_TIMEOUT_S = 900  # a quick demo run: ~2 minutes on two idle cores, over 10 when other jobs share them
 UI_TIMEOUT_MS = 60_000
@@ -92,7 +102,9 @@ def test_materialize_the_demo_from_the_ui_and_read_the_report(dagster_ui: Dagste
     page.set_default_timeout(UI_TIMEOUT_MS)
 
     def shot(name: str, full_page: bool = False) -> None:
-        page.screenshot(path=str(artifacts_dir / f"dagster-ui-{name}.png"), full_page=full_page, animations="disabled")  # dialogs fade in: finish the transition first
+        page.screenshot(
+            path=str(artifacts_dir / f"dagster-ui-{name}.png"), full_page=full_page, animations="disabled"
+        )  # dialogs fade in: finish the transition first
 
     with explained_failure(page, dagster_ui, artifacts_dir):
         # 1. The asset graph shows every asset once the groups are expanded.

@@ -23,11 +23,19 @@ def tracking_server(backend_store_uri: str, artifacts_destination: Path, log_dir
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [
-        str(bin_dir / "mlflow"), "server",
-        "--backend-store-uri", backend_store_uri,
-        "--artifacts-destination", str(artifacts_destination),
+        str(bin_dir / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--artifacts-destination",
+        str(artifacts_destination),
         "--serve-artifacts",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     server = start_server("mlflow-server", command, env, log_dir)
     uri = f"http://127.0.0.1:{port}"

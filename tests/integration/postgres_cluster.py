@@ -83,8 +83,9 @@ def throwaway_cluster(bin_dir: Path) -> Iterator[Cluster]:
     port = free_port()
     started = False
     try:
-        _run_as(owner, [str(bin_dir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}",
-                        "--auth=scram-sha-256", "--encoding=UTF8", "--no-instructions"])
+        _run_as(
+            owner, [str(bin_dir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--no-instructions"]
+        )
         options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
         _run_as(owner, [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start"])
         started = True

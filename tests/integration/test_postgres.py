@@ -22,9 +22,7 @@ from tests.integration.postgres_cluster import Cluster, find_bin_dir, throwaway_
 PG_DAGSTER_YAML = REPO_ROOT / "deploy" / "postgres" / "dagster.yaml"
 BIN_DIR = find_bin_dir()
 
-pytestmark = pytest.mark.skipif(
-    BIN_DIR is None, reason="no PostgreSQL server binaries (initdb not on PATH nor in /usr/lib/postgresql/*/bin)"
-)
+pytestmark = pytest.mark.skipif(BIN_DIR is None, reason="no PostgreSQL server binaries (initdb not on PATH nor in /usr/lib/postgresql/*/bin)")
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +41,7 @@ def _instance(dagster_home: Path) -> DagsterInstance:
 @pytest.mark.slow
 def test_smoke_pipeline_on_postgres(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T2SQL_HOME", str(tmp_path / "home"))
-    for name, value in {"HOST": cluster.host, "PORT": str(cluster.port), "USER": cluster.user,
-                        "PASSWORD": cluster.password, "DB": "dagster"}.items():
+    for name, value in {"HOST": cluster.host, "PORT": str(cluster.port), "USER": cluster.user, "PASSWORD": cluster.password, "DB": "dagster"}.items():
         monkeypatch.setenv(f"T2SQL_PG_{name}", value)
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()

@@ -175,7 +175,5 @@ def test_a_body_that_is_not_json_is_415(client: TestClient, content_type: str | 
 
 
 def test_json_with_a_charset_is_accepted(client: TestClient) -> None:
-    response = client.post(
-        "/generate_sql", content=b'{"question": "How many?", "db_id": "shop"}', headers={"Content-Type": "application/json; charset=utf-8"}
-    )
+    response = client.post("/generate_sql", content=b'{"question": "How many?", "db_id": "shop"}', headers={"Content-Type": "application/json; charset=utf-8"})
     assert response.status_code != 415

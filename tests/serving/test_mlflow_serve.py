@@ -21,7 +21,21 @@ def server(registered_sql_model: RegisteredSqlModel, tmp_path_factory: pytest.Te
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)  # the server execs uvicorn from the venv
     env = {**os.environ, **registered_sql_model.env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "OMP_NUM_THREADS": "1"}
-    command = [f"{bin_dir}/mlflow", "models", "serve", "-m", f"models:/{registered_sql_model.reference}", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+    command = [
+        f"{bin_dir}/mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{registered_sql_model.reference}",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        "1",
+    ]
     server = start_server("mlflow-models-serve", command, env, tmp_path_factory.mktemp("mlflow_serve"))
     url = f"http://127.0.0.1:{port}"
     try:
@@ -43,7 +57,9 @@ def post(url: str, body: dict) -> tuple[int, dict]:
 def test_invocations_return_sql_for_records_and_split_frames(server: str, registered_sql_model: RegisteredSqlModel) -> None:
     db_path = str(registered_sql_model.db_dir / "shop" / "shop.sqlite")
     schema = "CREATE TABLE customer (customer_id INTEGER PRIMARY KEY, name TEXT);"
-    status, body = post(server, {"dataframe_records": [{"question": "How many customers are there?", "db_path": db_path}, {"question": "List names.", "schema": schema}]})
+    status, body = post(
+        server, {"dataframe_records": [{"question": "How many customers are there?", "db_path": db_path}, {"question": "List names.", "schema": schema}]}
+    )
     assert status == 200, body
     assert len(body["predictions"]) == 2 and all(isinstance(sql, str) and sql.endswith(";") for sql in body["predictions"])
     status, split = post(server, {"dataframe_split": {"columns": ["question", "db_path"], "data": [["How many customers are there?", db_path]]}})

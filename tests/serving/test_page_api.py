@@ -135,7 +135,12 @@ def test_run_readonly_counts_up_to_the_cap(db_dir: Path) -> None:
 
 def test_model_card_from_the_registry_tags(client: TestClient) -> None:
     assert client.get("/model").json() == {
-        "name": "t2sql-demo", "version": "3", "aliases": ["candidate", "champion"], "execution_accuracy": 0.95, "base_execution_accuracy": 0.1, "eval_split_fingerprint": "abc123",
+        "name": "t2sql-demo",
+        "version": "3",
+        "aliases": ["candidate", "champion"],
+        "execution_accuracy": 0.95,
+        "base_execution_accuracy": 0.1,
+        "eval_split_fingerprint": "abc123",
     }
     card = model_card_from_tags("m", "1", ("champion",), {"execution_accuracy": "0.8125", "eval_split": "7914ce1c"})
     assert (card.execution_accuracy, card.base_execution_accuracy, card.eval_split_fingerprint) == (0.8125, None, "7914ce1c")

@@ -16,8 +16,16 @@ from typing import Any
 
 # Spider's and BIRD's column types mapped to the SQLite types a model has seen in real DDL.
 _SQL_TYPES = {
-    "number": "INTEGER", "integer": "INTEGER", "real": "REAL", "text": "TEXT", "time": "DATETIME",
-    "date": "DATE", "datetime": "DATETIME", "boolean": "BOOLEAN", "blob": "BLOB", "others": "TEXT",
+    "number": "INTEGER",
+    "integer": "INTEGER",
+    "real": "REAL",
+    "text": "TEXT",
+    "time": "DATETIME",
+    "date": "DATE",
+    "datetime": "DATETIME",
+    "boolean": "BOOLEAN",
+    "blob": "BLOB",
+    "others": "TEXT",
 }
 
 

@@ -51,7 +51,7 @@ def continuation_text(tokenizer: PreTrainedTokenizerBase, filled_ids: list[int],
         new_ids = new_ids[: new_ids.index(eos)]
     head = tokenizer.decode(filled_ids, skip_special_tokens=True)
     full = tokenizer.decode(filled_ids + new_ids, skip_special_tokens=True)
-    return full[len(head):] if full.startswith(head) else tokenizer.decode(new_ids, skip_special_tokens=True)
+    return full[len(head) :] if full.startswith(head) else tokenizer.decode(new_ids, skip_special_tokens=True)
 
 
 def join_completion(prefix: str, continuation: str) -> str:
@@ -110,8 +110,7 @@ def complete_sql(
 
     answers = generate_answers(model, tokenizer, [ids for ids, _ in prompts], max_new_tokens=max_new_tokens, batch_size=batch_size)
     return [
-        join_completion(prefix, continuation_text(tokenizer, filled, list(answer.token_ids)))
-        for (_, filled), prefix, answer in zip(prompts, prefixes, answers)
+        join_completion(prefix, continuation_text(tokenizer, filled, list(answer.token_ids))) for (_, filled), prefix, answer in zip(prompts, prefixes, answers)
     ]
 
 

@@ -39,7 +39,7 @@ class CompletionScore:
 
 
 def _rest(sql: str, prefix: str) -> str:
-    return sql[len(prefix):].strip().rstrip(";").strip()
+    return sql[len(prefix) :].strip().rstrip(";").strip()
 
 
 def evaluate_completion(

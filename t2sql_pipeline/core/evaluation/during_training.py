@@ -75,7 +75,9 @@ def build_generation_metrics_callback(rows: list[dict[str, Any]], settings: Pipe
         def __init__(self) -> None:
             self.history: list[StepMetrics] = []
 
-        def on_evaluate(self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None, metrics: dict[str, float] | None = None, **kwargs: Any) -> None:
+        def on_evaluate(
+            self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None, metrics: dict[str, float] | None = None, **kwargs: Any
+        ) -> None:
             if not state.is_world_process_zero or model is None or processing_class is None:
                 return  # other ranks wait at their next collective while rank 0 generates
             started = time.perf_counter()
@@ -86,7 +88,14 @@ def build_generation_metrics_callback(rows: list[dict[str, Any]], settings: Pipe
                 model.train(was_training)  # generation switched to eval mode (no dropout); training continues as it was
             metrics = metrics or {}
             row = StepMetrics(
-                state.global_step, state.epoch, metrics.get("eval_loss"), metrics.get("eval_mean_token_accuracy"), ex, rouge, len(rows), time.perf_counter() - started
+                state.global_step,
+                state.epoch,
+                metrics.get("eval_loss"),
+                metrics.get("eval_mean_token_accuracy"),
+                ex,
+                rouge,
+                len(rows),
+                time.perf_counter() - started,
             )
             self.history.append(row)
             if sink is not None:

@@ -94,10 +94,7 @@ class _PredOutcome:
 
 
 _Task = _GoldInfoTask | _GoldTask | _PredTask | _MetricsTask | _ExactTask | _GoldTextTask
-_Outcome = (
-    tuple[PreparedQuery, str | None] | ExecResult | _PredOutcome | tuple[int, TextMetrics | None] | _ExactOutcome
-    | GoldText | None
-)
+_Outcome = tuple[PreparedQuery, str | None] | ExecResult | _PredOutcome | tuple[int, TextMetrics | None] | _ExactOutcome | GoldText | None
 
 
 def _run_task(task: _Task) -> _Outcome:
@@ -109,8 +106,7 @@ def _run_task(task: _Task) -> _Outcome:
     if isinstance(task, _PredTask):
         return _score_prediction(task)
     if isinstance(task, _ExactTask):
-        return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold, task.prediction,
-                                                                dict(task.fk_map)))
+        return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold, task.prediction, dict(task.fk_map)))
     if isinstance(task, _GoldTextTask):
         return gold_text(task.sql, task.schema, set_match=False)
     # Exact match is the official one (_ExactTask); our sqlglot set match is not computed.
@@ -190,8 +186,7 @@ def _units(tasks: Sequence[_Task]) -> list[tuple[list[int], _Task | _Batch]]:
     units: list[tuple[list[int], _Task | _Batch]] = []
     open_batches: dict[bool, list[int]] = {False: [], True: []}
     for position, task in enumerate(tasks):
-        if isinstance(task, _GoldTask) or (isinstance(task, _PredTask) and (
-                task.ves_iterations or sum(g.seconds for g in task.gold_results) >= _FAST_GOLD_S)):
+        if isinstance(task, _GoldTask) or (isinstance(task, _PredTask) and (task.ves_iterations or sum(g.seconds for g in task.gold_results) >= _FAST_GOLD_S)):
             units.append(([position], task))
             continue
         queries = isinstance(task, _PredTask)
@@ -244,5 +239,3 @@ def _task_overrun(task: _Task, reason: str) -> _Outcome:
     if isinstance(task, _GoldTextTask):
         return None  # not kept: each text metrics task recomputes it under its own budget
     return task.index, None  # text metrics stuck on one prediction: reported as not available
-
-

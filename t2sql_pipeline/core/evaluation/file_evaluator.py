@@ -49,7 +49,6 @@ from t2sql_pipeline.core.evaluation.file_results import EvaluationResult, Evalua
 from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError, GoldQuery
 
 
-
 def _schema_digest(schema: DbSchema | None) -> str:
     """A stable name for what the gold normal form depends on (the schema's column names)."""
     import hashlib
@@ -125,9 +124,7 @@ class Evaluator:
     def evaluate(self, gold: Sequence[GoldQuery], predictions: Sequence[str]) -> EvaluationResult:
         """Score `predictions[i]` against `gold[i]` for every question."""
         if len(gold) != len(predictions):
-            raise EvaluationInputError(
-                f"{len(predictions)} predictions for {len(gold)} gold questions: counts must match"
-            )
+            raise EvaluationInputError(f"{len(predictions)} predictions for {len(gold)} gold questions: counts must match")
         start = time.monotonic()
         self._all_gold_sql = {g.sql for g in gold}
         # 1. gold text: rewrite (Spider) and hardness, once per distinct SQL (and per cache)
@@ -158,8 +155,7 @@ class Evaluator:
         for i, (g, paths, query) in enumerate(zip(gold, db_paths, prepared, strict=True)):
             golds = tuple(self._gold_rows[(p, query.sql)] for p in paths)
             if paths and all(r.ok for r in golds):
-                tasks.append(_PredTask(i, paths, query, golds, predictions[i], self.semantics, self.strict,
-                                       self.limits, self.ves_iterations))
+                tasks.append(_PredTask(i, paths, query, golds, predictions[i], self.semantics, self.strict, self.limits, self.ves_iterations))
             if self.text_metrics:
                 schema = self._schema(g.db_id, paths)
                 tasks.append(_MetricsTask(i, g.sql, predictions[i], schema, self._gold_text.get((g.sql, schema))))
@@ -171,9 +167,7 @@ class Evaluator:
         preds = {o.index: o for o in outcomes if isinstance(o, _PredOutcome)}
         texts = dict(o for o in outcomes if isinstance(o, tuple) and isinstance(o[0], int))
         exact = {o.index: o.result for o in outcomes if isinstance(o, _ExactOutcome)}
-        questions = tuple(
-            self._record(i, g, db_paths[i], preds.get(i), texts.get(i), exact.get(i)) for i, g in enumerate(gold)
-        )
+        questions = tuple(self._record(i, g, db_paths[i], preds.get(i), texts.get(i), exact.get(i)) for i, g in enumerate(gold))
         exact_list = [exact.get(i) for i in range(len(gold))]
         if self._cache is not None:
             for db_path, readings in self._new_official.items():
@@ -261,8 +255,7 @@ class Evaluator:
         units = _units(tasks)
         out: list[_Outcome | None] = [None] * len(tasks)
         again: list[int] = []
-        for index, result in self._pool.run(_run_unit, [u for _, u in units], budget_s=_unit_budget_s,
-                                            on_overrun=_unit_overrun):
+        for index, result in self._pool.run(_run_unit, [u for _, u in units], budget_s=_unit_budget_s, on_overrun=_unit_overrun):
             positions, unit = units[index]
             if result is _RUN_AGAIN:
                 again.extend(positions)
@@ -270,14 +263,18 @@ class Evaluator:
             outcomes = result if isinstance(unit, _Batch) else (result,)
             for position, outcome in zip(positions, outcomes, strict=True):  # type: ignore[arg-type]
                 out[position] = outcome
-        for index, outcome in self._pool.run(_run_task, [tasks[p] for p in again], budget_s=_task_budget_s,
-                                             on_overrun=_task_overrun):
+        for index, outcome in self._pool.run(_run_task, [tasks[p] for p in again], budget_s=_task_budget_s, on_overrun=_task_overrun):
             out[again[index]] = outcome
         return out  # type: ignore[return-value]
 
     def _record(
-        self, index: int, gold: GoldQuery, paths: tuple[Path, ...], pred: _PredOutcome | None,
-        text: TextMetrics | None, exact: ExactMatch | None = None,
+        self,
+        index: int,
+        gold: GoldQuery,
+        paths: tuple[Path, ...],
+        pred: _PredOutcome | None,
+        text: TextMetrics | None,
+        exact: ExactMatch | None = None,
     ) -> QuestionResult:
         query, hardness = self._gold_info[gold.sql]
         exec_match, kind, error, seconds, ves_ratio = None, None, None, None, None
@@ -287,21 +284,26 @@ class Evaluator:
             failed = next(r for p in paths if not (r := self._gold_rows[(p, query.sql)]).ok)
             kind, error = "gold_error", f"gold query failed ({failed.error_kind}): {failed.error}"
         else:
-            exec_match, kind, error, seconds, ves_ratio = (
-                pred.exec_match, pred.error_kind, pred.error, pred.seconds, pred.ves_ratio
-            )
+            exec_match, kind, error, seconds, ves_ratio = (pred.exec_match, pred.error_kind, pred.error, pred.seconds, pred.ves_ratio)
         # Valid SQL: SQLite compiles it on the question's database; None where there is no database to ask.
         valid_sql = pred.valid_sql if pred is not None else None
         return QuestionResult(
-            index, gold.db_id, exec_match, None if exact is None else exact.exact, kind, error, hardness,
-            gold.difficulty, seconds,
+            index,
+            gold.db_id,
+            exec_match,
+            None if exact is None else exact.exact,
+            kind,
+            error,
+            hardness,
+            gold.difficulty,
+            seconds,
             valid_sql,
-            text.rouge_l if text else None, text.hallucinated if text else None, ves_ratio,
+            text.rouge_l if text else None,
+            text.hallucinated if text else None,
+            ves_ratio,
         )
 
-    def _summary(
-        self, questions: Sequence[QuestionResult], seconds: float, exact: Sequence[ExactMatch | None] = ()
-    ) -> EvaluationSummary:
+    def _summary(self, questions: Sequence[QuestionResult], seconds: float, exact: Sequence[ExactMatch | None] = ()) -> EvaluationSummary:
         return summarize(questions, self.semantics, self.strict, self.limits.timeout_s, self.workers, seconds, exact)
 
 
@@ -328,8 +330,16 @@ def evaluate_predictions(
     0.81
     """
     with Evaluator(
-        db_dir, semantics=semantics, timeout_s=timeout_s, workers=workers, strict=strict,
-        schemas=schemas, ves_iterations=ves_iterations, text_metrics=text_metrics, max_rows=max_rows,
-        foreign_keys=foreign_keys, cache=cache,
+        db_dir,
+        semantics=semantics,
+        timeout_s=timeout_s,
+        workers=workers,
+        strict=strict,
+        schemas=schemas,
+        ves_iterations=ves_iterations,
+        text_metrics=text_metrics,
+        max_rows=max_rows,
+        foreign_keys=foreign_keys,
+        cache=cache,
     ) as evaluator:
         return evaluator.evaluate(gold, predictions)

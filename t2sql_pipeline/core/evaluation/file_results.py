@@ -14,7 +14,6 @@ Semantics = Literal["spider", "bird"]
 ERROR_KINDS = ("syntax", "runtime", "timeout", "missing_db", "gold_error")
 
 
-
 @dataclass(frozen=True)
 class QuestionResult:
     """One question's record in the report (`exec_match` None: not scored, see error_kind)."""
@@ -81,9 +80,7 @@ class EvaluationResult:
         summary = {k: v for k, v in vars(self.summary).items() if k not in ("levels", "exact_levels")}
         summary["exact_levels"] = levels_as_dict(self.summary.exact_levels)
         summary["errors"] = dict(self.summary.errors)
-        summary["levels"] = {
-            s.level: {"count": s.count, "execution_accuracy": s.execution_accuracy} for s in self.summary.levels
-        }
+        summary["levels"] = {s.level: {"count": s.count, "execution_accuracy": s.execution_accuracy} for s in self.summary.levels}
         questions = [{**vars(q), "hallucinated": _as_list(q.hallucinated)} for q in self.questions]
         return {"summary": summary, "questions": questions}
 
@@ -99,10 +96,7 @@ class EvaluationResult:
         for level in (*s.levels, LevelScore("all", s.n_scored, s.execution_accuracy)):
             em = _pct(exact.get(level.level)) if s.semantics == "spider" else ""
             lines.append(f"{level.level:<14}{level.count:>7}{_pct(level.execution_accuracy):>9}{em:>9}")
-        lines.append(
-            f"questions {s.n_questions}, scored {s.n_scored}, correct {s.n_correct}, "
-            f"missing database {s.n_missing_db}, gold errors {s.n_gold_errors}"
-        )
+        lines.append(f"questions {s.n_questions}, scored {s.n_scored}, correct {s.n_correct}, missing database {s.n_missing_db}, gold errors {s.n_gold_errors}")
         lines.append("errors: " + ", ".join(f"{kind} {count}" for kind, count in s.errors.items()))
         lines.append(
             f"valid SQL {_pct(s.valid_sql_rate)} (SQLite compiles it; of the {s.n_scored} questions with a database and working gold), "
@@ -132,8 +126,13 @@ _LEVEL_ORDER = ("easy", "medium", "hard", "extra", "simple", "moderate", "challe
 
 
 def summarize(
-    questions: Sequence[QuestionResult], semantics: Semantics, strict: bool, timeout_s: float, workers: int,
-    seconds: float, exact: Sequence[ExactMatch | None] = (),
+    questions: Sequence[QuestionResult],
+    semantics: Semantics,
+    strict: bool,
+    timeout_s: float,
+    workers: int,
+    seconds: float,
+    exact: Sequence[ExactMatch | None] = (),
 ) -> EvaluationSummary:
     exact = list(exact) or [None] * len(questions)
     scored = [q for q in questions if q.exec_match is not None]
@@ -169,5 +168,3 @@ def summarize(
         r_ves=r_ves(ves_ratios) if timed else None,
         seconds=seconds,
     )
-
-

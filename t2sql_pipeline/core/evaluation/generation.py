@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+
 @dataclass(frozen=True)
 class GeneratedAnswer:
     text: str  # decoded without special tokens
@@ -52,14 +53,14 @@ def generate_answers(
     answers: list[GeneratedAnswer | None] = [None] * len(prompts)
     device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         width = max(len(prompts[i]) for i in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         for row, index in enumerate(batch):
             ids = prompts[index]
-            input_ids[row, width - len(ids):] = torch.tensor(ids)
-            attention[row, width - len(ids):] = 1
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),

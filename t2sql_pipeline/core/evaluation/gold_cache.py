@@ -38,10 +38,15 @@ from typing import Any
 CACHE_VERSION = 1
 # Modules whose code decides what is cached: a change in any of them starts a new cache.
 _PRODUCERS = (
-    "t2sql_pipeline.core.evaluation.evaluator_tasks", "t2sql_pipeline.core.evaluation.file_evaluator",
-    "t2sql_pipeline.core.sql.result_match", "t2sql_pipeline.core.sql.text_metrics", "t2sql_pipeline.core.sql.hardness",
-    "t2sql_pipeline.core.sql.execution", "t2sql_pipeline.core.sql.official_tokens",
-    "t2sql_pipeline.core.sql.official_parse", "t2sql_pipeline.core.sql.official_schema",
+    "t2sql_pipeline.core.evaluation.evaluator_tasks",
+    "t2sql_pipeline.core.evaluation.file_evaluator",
+    "t2sql_pipeline.core.sql.result_match",
+    "t2sql_pipeline.core.sql.text_metrics",
+    "t2sql_pipeline.core.sql.hardness",
+    "t2sql_pipeline.core.sql.execution",
+    "t2sql_pipeline.core.sql.official_tokens",
+    "t2sql_pipeline.core.sql.official_parse",
+    "t2sql_pipeline.core.sql.official_schema",
 )
 
 

@@ -23,8 +23,6 @@ class GoldQuery:
     difficulty: str | None = None
 
 
-
-
 def _read_lines(path: Path) -> list[str]:
     """Lines as the official scripts see them (universal newlines, no final empty line)."""
     data = path.read_bytes()
@@ -50,9 +48,7 @@ def read_gold_file(path: Path, *, difficulties: Sequence[str] | None = None) -> 
         raise EvaluationInputError(f"{path}: no questions (the gold file is empty)")
     if difficulties is not None:
         if len(difficulties) != len(gold):
-            raise EvaluationInputError(
-                f"{path} has {len(gold)} questions but the difficulty file has {len(difficulties)}"
-            )
+            raise EvaluationInputError(f"{path} has {len(gold)} questions but the difficulty file has {len(difficulties)}")
         gold = [replace(g, difficulty=d) for g, d in zip(gold, difficulties, strict=True)]
     return gold
 
@@ -62,9 +58,7 @@ def read_prediction_file(path: Path, *, expected: int | None = None) -> list[str
     # Exactly the official text (strip, then cut at the TAB): " value " matching depends on it.
     predictions = [line.strip().split("\t")[0] for line in _read_lines(path)]
     if expected is not None and len(predictions) != expected:
-        raise EvaluationInputError(
-            f"{path} has {len(predictions)} prediction lines but the gold file has {expected} questions"
-        )
+        raise EvaluationInputError(f"{path} has {len(predictions)} prediction lines but the gold file has {expected} questions")
     return predictions
 
 
@@ -87,5 +81,3 @@ def read_tables_json(path: Path) -> dict[str, DbSchema]:
                 tables[entry["table_names_original"][table_index]].append(column)
         schemas[entry["db_id"]] = DbSchema.build(tables)
     return schemas
-
-

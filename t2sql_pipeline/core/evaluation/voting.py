@@ -125,13 +125,13 @@ def sample_answers(
     for start in range(0, len(prompts), per_batch):
         if on_batch is not None and start:
             on_batch(start, len(prompts))
-        batch = prompts[start:start + per_batch]
+        batch = prompts[start : start + per_batch]
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         for row, ids in enumerate(batch):
-            input_ids[row, width - len(ids):] = torch.tensor(ids)
-            attention[row, width - len(ids):] = 1
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),

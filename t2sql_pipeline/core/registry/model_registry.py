@@ -89,8 +89,7 @@ def decide_promotion(candidate: CandidateScore, champion: CandidateScore | None,
     if champion.eval_split != candidate.eval_split:
         return PromotionDecision(
             False,
-            f"champion v{champion_version} was scored on another test split ({champion.eval_split} vs {candidate.eval_split}); "
-            "not comparable, champion kept",
+            f"champion v{champion_version} was scored on another test split ({champion.eval_split} vs {candidate.eval_split}); not comparable, champion kept",
         )
     # The champion's score comes back from a tag: a candidate within its recorded precision is a tie.
     if ex >= champion.execution_accuracy + margin - champion.resolution:

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from t2sql_pipeline.core.settings import PipelineSettings
 
 
-def complete_requests(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, settings: PipelineSettings, prompt_format: str, requests: list[SqlRequest]) -> list[str]:
+def complete_requests(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, settings: PipelineSettings, prompt_format: str, requests: list[SqlRequest]
+) -> list[str]:
     """The pyfunc's completion path: each request's training prompt (schema shrunk like `prompt_ids_for`) with its prefix."""
     from pathlib import Path
 
@@ -32,7 +34,9 @@ def complete_requests(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
         if len(prompt[0]) > budget:  # the same first shrink step as training
             prompt = completion_prompt_ids(tokenizer, user_message(drop_sample_values(schema, ""), request.question, evidence), request.prefix or "", fmt)
         if len(prompt[0]) > budget:
-            raise SqlModelInputError(f"the prompt with the prefix {(request.prefix or '')[:60]!r} has {len(prompt[0])} tokens, over the model's limit of {budget}; send a smaller schema")
+            raise SqlModelInputError(
+                f"the prompt with the prefix {(request.prefix or '')[:60]!r} has {len(prompt[0])} tokens, over the model's limit of {budget}; send a smaller schema"
+            )
         prompts.append(prompt)
     g = settings.generation
     return complete_sql(model, tokenizer, prompts, [request.prefix or "" for request in requests], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)

@@ -194,7 +194,9 @@ def generate_sql(model: Any, tokenizer: Any, settings: PipelineSettings, prompt_
     sql = [""] * len(requests)
     voting = [i for i, r in enumerate(requests) if r.db_path] if settings.generation.strategy == "execution_vote" else []
     if voting:
-        answers, _ = vote_answers(model, tokenizer, [prompts[i] for i in voting], [Path(requests[i].db_path or "") for i in voting], settings, lambda _d, _t: None)
+        answers, _ = vote_answers(
+            model, tokenizer, [prompts[i] for i in voting], [Path(requests[i].db_path or "") for i in voting], settings, lambda _d, _t: None
+        )
         for index, answer in zip(voting, answers, strict=True):
             sql[index] = answer.sql
     greedy = [i for i in range(len(requests)) if i not in set(voting)]

@@ -95,7 +95,7 @@ class TrackedRun:
                 if log is not None:
                     log(f"setting {key} changed since this run started ({logged[key]} -> {value}); the MLflow run keeps {logged[key]} as its param")
         for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
-            self.client.log_batch(self.run_id, params=params[start:start + 100])
+            self.client.log_batch(self.run_id, params=params[start : start + 100])
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         import time

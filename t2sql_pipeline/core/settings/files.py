@@ -99,9 +99,7 @@ def _nest(dotted: str, value: Any) -> dict[str, Any]:
     return nested
 
 
-def _merge_into(
-    target: dict[str, Any], origins: dict[str, str], update: dict[str, Any], origin: str, *, allow_new: bool, prefix: str = ""
-) -> None:
+def _merge_into(target: dict[str, Any], origins: dict[str, str], update: dict[str, Any], origin: str, *, allow_new: bool, prefix: str = "") -> None:
     """Deep-merge `update`; a key absent from base.yaml is an error naming its origin."""
     for key, value in update.items():
         dotted = f"{prefix}{key}"

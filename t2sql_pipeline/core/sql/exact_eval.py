@@ -41,9 +41,7 @@ def read_gold(db_path: Path, gold_sql: str) -> OfficialSql | None:
     return _GOLD[key]
 
 
-def score_exact(
-    db_path: Path, gold_sql: str | OfficialSql | None, prediction: str, fk_map: ForeignKeyMap
-) -> ExactMatch | None:
+def score_exact(db_path: Path, gold_sql: str | OfficialSql | None, prediction: str, fk_map: ForeignKeyMap) -> ExactMatch | None:
     """Official exact match of one prediction; None when the official parser cannot read the gold.
 
     `gold_sql` may be the gold already read (`read_gold`; None: unreadable).

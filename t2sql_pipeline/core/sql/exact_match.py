@@ -36,7 +36,15 @@ from t2sql_pipeline.core.sql.official_parse import WHERE_OPS, Condition, Officia
 from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 
 PARTIAL_TYPES = (
-    "select", "select(no AGG)", "where", "where(no OP)", "group(no Having)", "group", "order", "and/or", "IUEN",
+    "select",
+    "select(no AGG)",
+    "where",
+    "where(no OP)",
+    "group(no Having)",
+    "group",
+    "order",
+    "and/or",
+    "IUEN",
     "keywords",
 )
 ForeignKeyMap = Mapping[str, str]  # "__table.column__" -> the representative of its foreign-key group
@@ -97,8 +105,12 @@ def read_official(sql: str, schema: OfficialSchema) -> OfficialSql | None:
 
 
 def exact_match(
-    gold_sql: str | OfficialSql, pred_sql: str, schema: OfficialSchema, fk_map: ForeignKeyMap,
-    *, label: OfficialSql | None = None,
+    gold_sql: str | OfficialSql,
+    pred_sql: str,
+    schema: OfficialSchema,
+    fk_map: ForeignKeyMap,
+    *,
+    label: OfficialSql | None = None,
 ) -> ExactMatch:
     """Official exact-set match of `pred_sql` against `gold_sql` (raises if the gold is unreadable).
 
@@ -130,9 +142,13 @@ def _drop_values(sql: OfficialSql | None) -> OfficialSql | None:
     if sql is None:
         return None
     return replace(
-        sql, from_conds=_drop_condition_values(sql.from_conds), having=_drop_condition_values(sql.having),
-        where=_drop_condition_values(sql.where), intersect=_drop_values(sql.intersect),
-        except_=_drop_values(sql.except_), union=_drop_values(sql.union),
+        sql,
+        from_conds=_drop_condition_values(sql.from_conds),
+        having=_drop_condition_values(sql.having),
+        where=_drop_condition_values(sql.where),
+        intersect=_drop_values(sql.intersect),
+        except_=_drop_values(sql.except_),
+        union=_drop_values(sql.union),
     )
 
 
@@ -164,17 +180,19 @@ def _rebuild_columns(sql: OfficialSql | None, valid: frozenset[str], fk_map: For
 
     def condition(cond: Condition) -> Condition:
         # Only the val_unit of each cond_unit: values (and nested queries) stay as they are.
-        return tuple(
-            (c if c is None else (c[0], c[1], val(c[2]), c[3], c[4])) if i % 2 == 0 else c for i, c in enumerate(cond)
-        )
+        return tuple((c if c is None else (c[0], c[1], val(c[2]), c[3], c[4])) if i % 2 == 0 else c for i, c in enumerate(cond))
 
     order = sql.order_by and (sql.order_by[0], tuple(val(u) for u in sql.order_by[1]))
     return replace(
         sql,
         select=(None, tuple((agg, val(unit)) for agg, unit in sql.select[1])),
-        from_conds=condition(sql.from_conds), where=condition(sql.where), group_by=tuple(col(u) for u in sql.group_by),
-        order_by=order, having=condition(sql.having),
-        intersect=_rebuild_columns(sql.intersect, valid, fk_map), except_=_rebuild_columns(sql.except_, valid, fk_map),
+        from_conds=condition(sql.from_conds),
+        where=condition(sql.where),
+        group_by=tuple(col(u) for u in sql.group_by),
+        order_by=order,
+        having=condition(sql.having),
+        intersect=_rebuild_columns(sql.intersect, valid, fk_map),
+        except_=_rebuild_columns(sql.except_, valid, fk_map),
         union=_rebuild_columns(sql.union, valid, fk_map),
     )
 
@@ -217,8 +235,7 @@ def partial_scores(pred: OfficialSql, label: OfficialSql) -> dict[str, PartialSc
     ao_p, ao_l = set(pred.where[1::2]), set(label.where[1::2])
     # Quirk kept: when the sets differ the official code returns the two totals swapped.
     put("and/or", *((1, 1, 1) if ao_p == ao_l else (0, len(ao_l), len(ao_p))))
-    totals = [_nested(p, g) for p, g in ((pred.intersect, label.intersect), (pred.except_, label.except_),
-                                          (pred.union, label.union))]
+    totals = [_nested(p, g) for p, g in ((pred.intersect, label.intersect), (pred.except_, label.except_), (pred.union, label.union))]
     put("IUEN", sum(t[2] for t in totals), sum(t[1] for t in totals), sum(t[0] for t in totals))
     kw_p, kw_l = keywords(pred), keywords(label)
     put("keywords", len(kw_p & kw_l), len(kw_p), len(kw_l))
@@ -240,11 +257,20 @@ def _nested(pred: OfficialSql | None, label: OfficialSql | None) -> tuple[int, i
 
 def keywords(sql: OfficialSql) -> set[str]:
     """The official keyword set of a query (its `get_keywords`)."""
-    found = {name for name, present in (
-        ("where", sql.where), ("group", sql.group_by), ("having", sql.having), ("order", sql.order_by),
-        ("limit", sql.limit is not None), ("except", sql.except_ is not None), ("union", sql.union is not None),
-        ("intersect", sql.intersect is not None),
-    ) if present}
+    found = {
+        name
+        for name, present in (
+            ("where", sql.where),
+            ("group", sql.group_by),
+            ("having", sql.having),
+            ("order", sql.order_by),
+            ("limit", sql.limit is not None),
+            ("except", sql.except_ is not None),
+            ("union", sql.union is not None),
+            ("intersect", sql.intersect is not None),
+        )
+        if present
+    }
     if sql.order_by:
         found.add(sql.order_by[0])
     conditions = (sql.from_conds, sql.where, sql.having)

@@ -39,9 +39,7 @@ R = TypeVar("R")
 ErrorKind = Literal["syntax", "runtime", "timeout"]
 TextDecoding = Literal["strict", "ignore"]
 
-_ALLOWED_ACTIONS = frozenset(
-    {sqlite3.SQLITE_READ, sqlite3.SQLITE_SELECT, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
-)
+_ALLOWED_ACTIONS = frozenset({sqlite3.SQLITE_READ, sqlite3.SQLITE_SELECT, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE})
 _DENIED_FUNCTIONS = frozenset({"load_extension"})
 # A read starts with one of these once comments, whitespace and "(" are skipped.
 _LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$)|\()*", re.DOTALL)
@@ -123,7 +121,7 @@ def open_readonly(db_path: Path, *, text_decoding: TextDecoding = "strict") -> s
 
 def is_read_statement(sql: str) -> bool:
     """True when `sql`, past comments and brackets, starts with SELECT/WITH/VALUES."""
-    rest = sql[_LEADING_NOISE.match(sql).end():].lower()  # type: ignore[union-attr]
+    rest = sql[_LEADING_NOISE.match(sql).end() :].lower()  # type: ignore[union-attr]
     return rest.startswith(_READ_KEYWORDS) or rest == ""
 
 
@@ -137,7 +135,7 @@ def run_query(conn: sqlite3.Connection, sql: str, limits: ExecLimits) -> ExecRes
     """Run one statement on an `open_readonly` connection within `limits`."""
     start = time.monotonic()
     if not is_read_statement(sql):
-        first = sql[_LEADING_NOISE.match(sql).end():].split(None, 1)[0].lower()  # type: ignore[union-attr]
+        first = sql[_LEADING_NOISE.match(sql).end() :].split(None, 1)[0].lower()  # type: ignore[union-attr]
         if first in _OTHER_STATEMENTS:
             return ExecResult(None, "runtime", f"refused: {first.upper()} (only SELECT/WITH/VALUES may run)", 0.0)
         return ExecResult(None, "syntax", f"near {first[:40]!r}: not an SQL statement", 0.0)

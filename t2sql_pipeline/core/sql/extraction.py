@@ -28,7 +28,7 @@ def extract_sql(text: str) -> str:
     # A query starts a line (or the text); "we need to select ..." in commentary does not.
     start = re.search(r"^\s*(SELECT|WITH)\b", text, re.IGNORECASE | re.MULTILINE) or re.search(r"\b(SELECT|WITH)\b", text)
     if start is not None:
-        text = text[start.start():].lstrip()
+        text = text[start.start() :].lstrip()
     statement = _first_statement(text).strip()
     return f"{statement};" if statement else ""
 

@@ -169,8 +169,7 @@ class _Reader:
                 # A column: the official reader takes the tokens up to the next `,`, `)`, AND or
                 # keyword, reads one column unit from their start and skips the rest.
                 end = i
-                while end < len(toks) and toks[end] not in (",", ")", "and") and toks[end] not in CLAUSE_KEYWORDS \
-                        and toks[end] not in JOIN_KEYWORDS:
+                while end < len(toks) and toks[end] not in (",", ")", "and") and toks[end] not in CLAUSE_KEYWORDS and toks[end] not in JOIN_KEYWORDS:
                     end += 1
                 val, i = self.col_unit(toks[start:end], 0, default_tables)[1], end
         if block:
@@ -307,8 +306,7 @@ class _Reader:
         if i < len(toks) and toks[i] in SQL_OPS:
             op = toks[i]
             i, parts[op] = self.sql(i + 1)
-        query = OfficialSql(select, units, from_conds, where, group, having, order, limit,
-                            parts["intersect"], parts["except"], parts["union"])
+        query = OfficialSql(select, units, from_conds, where, group, having, order, limit, parts["intersect"], parts["except"], parts["union"])
         return i, query
 
     def _skip_semicolons(self, i: int) -> int:

@@ -36,8 +36,7 @@ class OfficialSchema:
         """Tables and columns as the official evaluator reads them from the database file."""
         with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
             names = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            tables = {name.lower(): [str(col[1]) for col in conn.execute(f"PRAGMA table_info({_quote(name)})")]
-                      for name in names}
+            tables = {name.lower(): [str(col[1]) for col in conn.execute(f"PRAGMA table_info({_quote(name)})")] for name in names}
         conn.close()
         return cls.build(tables)
 

@@ -106,9 +106,7 @@ def _quick_check(gold: Sequence[Row], pred: Sequence[Row], order_matters: bool) 
     return canon_gold == canon_pred if order_matters else set(canon_gold) == set(canon_pred)
 
 
-def spider_rows_match(
-    gold: Sequence[Row], pred: Sequence[Row], *, order_matters: bool, strict: bool = False
-) -> bool:
+def spider_rows_match(gold: Sequence[Row], pred: Sequence[Row], *, order_matters: bool, strict: bool = False) -> bool:
     """True when some column permutation of `pred` equals `gold` (as bags, or lists if ordered)."""
     if not gold and not pred:
         return True
@@ -131,10 +129,7 @@ def spider_rows_match(
     class_keys = list(classes)
     # A column permutation can only work if each gold column equals its pred column as a bag (list).
     class_signatures = [signature(key) for key in class_keys]
-    candidates = [
-        [k for k, sig in enumerate(class_signatures) if sig == gold_sig]
-        for gold_sig in map(signature, gold_cols)
-    ]
+    candidates = [[k for k, sig in enumerate(class_signatures) if sig == gold_sig] for gold_sig in map(signature, gold_cols)]
     remaining = [len(classes[key]) for key in class_keys]
     chosen: list[int] = []
 

@@ -14,7 +14,6 @@ from typing import Any
 Row = tuple[Any, ...]
 
 
-
 @dataclass(frozen=True)
 class DbSchema:
     """Lower-cased tables of one database, their columns, and all columns together."""
@@ -52,9 +51,7 @@ def gold_text(gold_sql: str, schema: DbSchema | None, *, set_match: bool = True)
     return GoldText(_gold_canon(gold_sql, schema) if set_match else None, tuple(sql_tokens(gold_sql)))
 
 
-def text_metrics(
-    gold_sql: str, pred_sql: str, schema: DbSchema | None, gold: GoldText | None = None, *, set_match: bool = True
-) -> TextMetrics:
+def text_metrics(gold_sql: str, pred_sql: str, schema: DbSchema | None, gold: GoldText | None = None, *, set_match: bool = True) -> TextMetrics:
     """Validity, exact-set match, ROUGE-L and hallucinated names, tokenizing and parsing each text once.
 
     `set_match=False` skips our exact-set match (None): reports use the official one
@@ -125,8 +122,10 @@ def _quoted_values(tree: Any, sql: str, schema: DbSchema | None) -> frozenset[st
     return frozenset(
         name
         for column in tree.find_all(exp.Column)
-        if column.this.args.get("quoted") and not column.table
-        and f"`{(name := column.name.lower())}`" not in lowered and f"[{name}]" not in lowered
+        if column.this.args.get("quoted")
+        and not column.table
+        and f"`{(name := column.name.lower())}`" not in lowered
+        and f"[{name}]" not in lowered
         and (schema is None or name not in schema.columns)
     )
 

@@ -10,7 +10,6 @@ import math
 from collections.abc import Sequence
 
 
-
 def mean_without_outliers(values: Sequence[float]) -> float:
     """Mean of `values` within 3 standard deviations of their mean (BIRD's cleaning)."""
     if not values:

@@ -9,7 +9,6 @@ from pathlib import Path
 from t2sql_pipeline.core.settings import PipelineSettings
 
 
-
 @dataclass(frozen=True)
 class RunContext:
     settings: PipelineSettings

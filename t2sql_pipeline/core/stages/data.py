@@ -106,9 +106,7 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
 
     s = ctx.settings
     examples = read_examples(Path(sampled.path))
-    splits = split_examples(
-        examples, s.splits.mode, s.splits.validation_fraction, s.splits.test_fraction, s.experiment.seed, s.splits.test_databases
-    )
+    splits = split_examples(examples, s.splits.mode, s.splits.validation_fraction, s.splits.test_fraction, s.experiment.seed, s.splits.test_databases)
     leaks = find_leaks(splits, by_database=s.splits.mode == "by_database")
     if leaks:
         raise RuntimeError(f"split leak (a bug): {leaks[:5]}")

@@ -61,7 +61,9 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     scores = {e.label: e.score for e in evaluations}
     paired = [(b.exec_match, a.exec_match) for b, a in zip(base_eval.records, adapter_eval.records) if b.exec_match is not None and a.exec_match is not None]
     mcnemar = mcnemar_exact([bool(b) for b, _ in paired], [bool(a) for _, a in paired])
-    ctx.log(f"adapter vs base, exact McNemar test: {mcnemar.only_second} questions only the adapter answers, {mcnemar.only_first} only the base; p = {mcnemar.p_value:.3g}")
+    ctx.log(
+        f"adapter vs base, exact McNemar test: {mcnemar.only_second} questions only the adapter answers, {mcnemar.only_first} only the base; p = {mcnemar.p_value:.3g}"
+    )
     report_path = out / "report.json"
     chart_path = accuracy_chart(scores["base"], scores["adapter"], out / "accuracy_chart.png")  # logged with the folder below
     provenance = {
@@ -72,8 +74,12 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     report_path.write_text(
         json.dumps(
             {
-                **{k: v.model_dump() for k, v in scores.items()}, "reference_model": reference, "evaluated_split": split,
-                "mcnemar_adapter_vs_base": asdict(mcnemar), "completion": completion_scores, **provenance,
+                **{k: v.model_dump() for k, v in scores.items()},
+                "reference_model": reference,
+                "evaluated_split": split,
+                "mcnemar_adapter_vs_base": asdict(mcnemar),
+                "completion": completion_scores,
+                **provenance,
             },  # fmt: skip
             indent=1,
         ),
@@ -92,7 +98,10 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
             )
         run.log_metrics({"mcnemar_p_value": mcnemar.p_value}, adapter.global_step)
         for label, figures in completion_scores.items():
-            run.log_metrics({f"{label}_completion_execution_accuracy": figures["execution_accuracy"], f"{label}_completion_rouge_l_sql": figures["rouge_l_sql"]}, adapter.global_step)
+            run.log_metrics(
+                {f"{label}_completion_execution_accuracy": figures["execution_accuracy"], f"{label}_completion_rouge_l_sql": figures["rouge_l_sql"]},
+                adapter.global_step,
+            )
         run.log_artifacts(str(out), "evaluation")
     return ReportManifest(
         path=str(report_path),
@@ -123,4 +132,7 @@ def beats_base_model(report: ReportManifest) -> tuple[bool, str]:
     """
     adapter, base = report.adapter.execution_accuracy, report.base.execution_accuracy
     verb = "beats" if adapter > base else "does not beat"
-    return adapter > base, f"adapter execution accuracy {adapter:.1%} {verb} its {report.reference_model}'s {base:.1%} on {report.adapter.n_scored} {report.evaluated_split} questions"
+    return (
+        adapter > base,
+        f"adapter execution accuracy {adapter:.1%} {verb} its {report.reference_model}'s {base:.1%} on {report.adapter.n_scored} {report.evaluated_split} questions",
+    )

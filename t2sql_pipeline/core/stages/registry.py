@@ -15,7 +15,9 @@ from t2sql_pipeline.core.records import (
 from t2sql_pipeline.core.stages.context import RunContext
 
 
-def registered_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest, report: ReportManifest) -> RegistrationManifest:
+def registered_adapter(
+    ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest, adapter: AdapterManifest, report: ReportManifest
+) -> RegistrationManifest:
     """Register the adapter (as the pyfunc SQL model) and let the promotion gate decide `@champion`; run after `beats_base_model` passed."""
     from t2sql_pipeline.core.registry.model_registry import CandidateScore
     from t2sql_pipeline.core.registry.tracking import ServedModelFiles, TrackedRun

@@ -63,9 +63,10 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
     processes = ctx.settings.training.num_processes
     on = f" on {processes} processes" if processes > 1 else ""
     ctx.log(f"training a LoRA adapter on {len(data['train'])} examples ({ctx.settings.training.max_steps} max steps{on}); checkpoints in {checkpoints}")
-    with CheckpointLock(checkpoints, ctx.log), TrackedRun.start(
-        ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name, continue_run=run_to_continue(checkpoints, ctx.log)
-    ) as run:
+    with (
+        CheckpointLock(checkpoints, ctx.log),
+        TrackedRun.start(ctx.tracking_uri, ctx.settings, run_name=ctx.run_dir.name, continue_run=run_to_continue(checkpoints, ctx.log)) as run,
+    ):
         (checkpoints / MLFLOW_RUN_FILE).write_text(run.run_id, encoding="utf-8")  # a resumed training continues this run
         run.log_settings(ctx.settings, ctx.log)
 

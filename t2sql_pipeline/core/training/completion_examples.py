@@ -35,9 +35,7 @@ def completion_cut(tokenizer: PreTrainedTokenizerBase, input_ids: list[int], pro
     return rng.randint(first, len(answer) - 1)
 
 
-def tokenize_completion_example(
-    tokenizer: PreTrainedTokenizerBase, message: str, sql: str, fmt: Format, rng: random.Random
-) -> CompletionExample | None:
+def tokenize_completion_example(tokenizer: PreTrainedTokenizerBase, message: str, sql: str, fmt: Format, rng: random.Random) -> CompletionExample | None:
     """The full example with a `completion_cut`: the answer tokens before it join the prompt."""
     full = tokenize_example(tokenizer, message, sql, fmt)
     cut = completion_cut(tokenizer, full.input_ids, full.prompt_length, rng)
@@ -62,6 +60,11 @@ def add_completion_examples(rows: list[dict[str, Any]], tokenizer: PreTrainedTok
             continue
         length = prompt_length + cut
         extra.append(
-            {**row, "example_id": f"{row['example_id']}#completion", "prompt_ids": row["input_ids"][:length], "labels": [IGNORE_INDEX] * length + row["input_ids"][length:]}
+            {
+                **row,
+                "example_id": f"{row['example_id']}#completion",
+                "prompt_ids": row["input_ids"][:length],
+                "labels": [IGNORE_INDEX] * length + row["input_ids"][length:],
+            }
         )
     return rows + extra, len(extra)

@@ -34,7 +34,7 @@ def prompt_text(tokenizer: PreTrainedTokenizerBase, prompt_ids: list[int]) -> st
     text = tokenizer.decode(prompt_ids, skip_special_tokens=False)
     bos = tokenizer.bos_token
     if bos and text.startswith(bos) and tokenizer(text)["input_ids"] != prompt_ids:
-        text = text[len(bos):]  # the tokenizer adds its BOS itself
+        text = text[len(bos) :]  # the tokenizer adds its BOS itself
     if tokenizer(text)["input_ids"] != prompt_ids:
         raise ValueError("a prompt does not survive decoding and re-tokenizing; GRPO needs prompts it can hand to TRL as text")
     return text

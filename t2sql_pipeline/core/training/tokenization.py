@@ -62,12 +62,10 @@ def build_completion(tokenizer: PreTrainedTokenizerBase, message: str, sql: str,
     full = tokenizer.apply_chat_template(_messages(message) + [{"role": "assistant", "content": sql}], tokenize=False)
     if not full.startswith(prompt):
         raise ValueError("the chat template renders the prompt differently with and without the answer")
-    return full[len(prompt):]
+    return full[len(prompt) :]
 
 
-def tokenize_example(
-    tokenizer: PreTrainedTokenizerBase, message: str, sql: str, fmt: Literal["chat_template", "inst"]
-) -> TokenizedExample:
+def tokenize_example(tokenizer: PreTrainedTokenizerBase, message: str, sql: str, fmt: Literal["chat_template", "inst"]) -> TokenizedExample:
     """Prompt and answer tokenized separately so the boundary is exact; EOS closes the answer."""
     prompt_ids = _encode(tokenizer, build_prompt(tokenizer, message, fmt), add_special=fmt == "inst")
     answer_ids = _encode(tokenizer, build_completion(tokenizer, message, sql, fmt), add_special=False)

@@ -42,8 +42,7 @@ def test_types_keys_and_quoting(tmp_path: Path) -> None:
     assert render_database_schema(db).splitlines() == [
         'CREATE TABLE "order" (id INTEGER, "line no" INTEGER, note TEXT, PRIMARY KEY (id, "line no"));',
         "CREATE TABLE parent (pid INTEGER PRIMARY KEY, born DATETIME);",
-        "CREATE TABLE child (cid INTEGER, p INTEGER REFERENCES parent(pid), amount INTEGER, flag BOOLEAN, data TEXT, "
-        'o INTEGER REFERENCES "order"(id));',
+        'CREATE TABLE child (cid INTEGER, p INTEGER REFERENCES parent(pid), amount INTEGER, flag BOOLEAN, data TEXT, o INTEGER REFERENCES "order"(id));',
     ]
     assert tables_entry_from_sqlite(db)["db_id"] == "shop"
 

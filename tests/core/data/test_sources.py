@@ -399,7 +399,9 @@ def hub_settings(source: str, tables: Path, databases: Path, *extra: str):
 
 def test_spider_hub_uses_the_real_loading_path(fake_hub: dict, spider_root: Path, tmp_path: Path) -> None:
     fake_hub["splits"] = {"train": hub_rows(spider_root, "spider", "train_spider.json"), "validation": hub_rows(spider_root, "spider", "dev.json")}
-    settings = hub_settings("spider", spider_root / "tables.json", spider_root / "database", "data.spider.splits=[train, dev]", "data.spider.hub_revision=abc123")
+    settings = hub_settings(
+        "spider", spider_root / "tables.json", spider_root / "database", "data.spider.splits=[train, dev]", "data.spider.hub_revision=abc123"
+    )
     result = load_source("spider", settings.data, tmp_path, seed=0)
     assert fake_hub["args"] == ("xlangai/spider", "abc123")
     local = load_spider_local(spider_root, ["train", "dev"])

@@ -10,7 +10,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def score(ex: float, per_level: dict[str, float]) -> ModelScore:
-    return ModelScore(execution_accuracy=ex, valid_sql_rate=0.9, end_of_turn_rate=1.0, seconds_per_question=0.1, n_questions=20, n_scored=20, per_level=per_level)
+    return ModelScore(
+        execution_accuracy=ex, valid_sql_rate=0.9, end_of_turn_rate=1.0, seconds_per_question=0.1, n_questions=20, n_scored=20, per_level=per_level
+    )
 
 
 def test_levels_follow_each_benchmark_order_then_unknown_ones() -> None:

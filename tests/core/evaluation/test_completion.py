@@ -58,8 +58,8 @@ def test_the_prompt_is_the_training_sequence_up_to_the_prefix(tokenizer_and_form
     full = tokenize_example(tokenizer, MESSAGE, SQL, fmt)
     prompt, filled = completion_prompt_ids(tokenizer, MESSAGE, "SELECT count(*) FROM ", fmt)
     assert prompt == full.input_ids[: len(prompt)]
-    assert prompt[-len(filled):] == filled
-    rest = full.input_ids[len(prompt):]
+    assert prompt[-len(filled) :] == filled
+    rest = full.input_ids[len(prompt) :]
     # The rest of the training answer reads as the rest of the SQL (then the template's end-of-turn markup, if any).
     assert continuation_text(tokenizer, filled, rest).startswith(" singer WHERE age > 30")
 
@@ -67,7 +67,11 @@ def test_the_prompt_is_the_training_sequence_up_to_the_prefix(tokenizer_and_form
 def test_continuation_stops_at_end_of_turn(tokenizer_and_format) -> None:
     tokenizer, fmt = tokenizer_and_format
     _, filled = completion_prompt_ids(tokenizer, MESSAGE, "SELECT count(*)", fmt)
-    rest = list(tokenizer(" FROM singer", add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id] + list(tokenizer(" junk", add_special_tokens=False)["input_ids"])
+    rest = (
+        list(tokenizer(" FROM singer", add_special_tokens=False)["input_ids"])
+        + [tokenizer.eos_token_id]
+        + list(tokenizer(" junk", add_special_tokens=False)["input_ids"])
+    )
     assert continuation_text(tokenizer, filled, rest) == " FROM singer"
 
 
@@ -82,7 +86,7 @@ def test_completion_examples_move_a_cut_of_the_answer_into_the_prompt(tokenizer_
         assert tokenized.input_ids == full.input_ids  # the same sequence: only the loss moves
         assert tokenized.prompt_length == full.prompt_length + example.prefix_tokens
         assert tokenized.labels[: tokenized.prompt_length] == [IGNORE_INDEX] * tokenized.prompt_length
-        assert tokenized.labels[tokenized.prompt_length:] == full.input_ids[tokenized.prompt_length:]
+        assert tokenized.labels[tokenized.prompt_length :] == full.input_ids[tokenized.prompt_length :]
         assert tokenized.labels[-1] == tokenizer.eos_token_id  # at least the end of turn is still learned, and some SQL
         assert len(tokenized.input_ids) - tokenized.prompt_length >= 2
         cuts.add(example.prefix_tokens)

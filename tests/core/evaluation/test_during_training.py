@@ -70,13 +70,15 @@ def test_the_callback_logs_at_the_step_and_restores_train_mode(rows: list[dict],
     state = SimpleNamespace(is_world_process_zero=True, global_step=20, epoch=1.5)
     callback.on_evaluate(None, state, None, model=model, processing_class=tokenizer, metrics={"eval_loss": 0.5, "eval_mean_token_accuracy": 0.9})
     assert model.training  # generation ran in eval mode; training goes on in train mode
-    (metrics, step), = logged
+    ((metrics, step),) = logged
     assert step == 20 and set(metrics) == {"eval_ex", "eval_rouge_l_sql", "eval_generation_seconds"}
     assert metrics["eval_ex"] == 0.0  # a random model writes no SQL that runs
-    row, = callback.history
+    (row,) = callback.history
     assert (row.step, row.epoch, row.eval_loss, row.eval_token_accuracy, row.examples) == (20, 1.5, 0.5, 0.9, 3)
     model.eval()
-    callback.on_evaluate(None, SimpleNamespace(is_world_process_zero=True, global_step=40, epoch=3.0), None, model=model, processing_class=tokenizer, metrics={})
+    callback.on_evaluate(
+        None, SimpleNamespace(is_world_process_zero=True, global_step=40, epoch=3.0), None, model=model, processing_class=tokenizer, metrics={}
+    )
     assert not model.training and [r.step for r in callback.history] == [20, 40]
     callback.on_evaluate(None, SimpleNamespace(is_world_process_zero=False, global_step=60, epoch=4.0), None, model=model, processing_class=tokenizer)
     assert len(callback.history) == 2  # other ranks do not generate
@@ -85,7 +87,9 @@ def test_the_callback_logs_at_the_step_and_restores_train_mode(rows: list[dict],
 def test_subset_rows_are_the_first_validation_rows() -> None:
     from datasets import Dataset
 
-    data = Dataset.from_list([{"prompt_ids": [i], "gold_sql": f"SELECT {i}", "db_id": "d", "db_path": "/d", "source": "spider", "labels": [i]} for i in range(5)])
+    data = Dataset.from_list(
+        [{"prompt_ids": [i], "gold_sql": f"SELECT {i}", "db_id": "d", "db_path": "/d", "source": "spider", "labels": [i]} for i in range(5)]
+    )
     assert [r["gold_sql"] for r in subset_rows(data, 3)] == ["SELECT 0", "SELECT 1", "SELECT 2"]
     assert len(subset_rows(data, 50)) == 5 and subset_rows(data, 0) == []
     assert "labels" not in subset_rows(data, 1)[0]

@@ -24,9 +24,7 @@ from t2sql_pipeline.core.evaluation.input_files import (
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHARED_DATA = Path(os.environ.get("T2SQL_SHARED_DATA", REPO_ROOT / ".." / "shared" / "data"))
 SPIDER_DEV = SHARED_DATA / "spider-dev"
-needs_spider = pytest.mark.skipif(
-    not (SPIDER_DEV / "dev_gold.sql").is_file(), reason=f"Spider dev data not found under {SPIDER_DEV}"
-)
+needs_spider = pytest.mark.skipif(not (SPIDER_DEV / "dev_gold.sql").is_file(), reason=f"Spider dev data not found under {SPIDER_DEV}")
 
 
 def make_db_dir(root: Path) -> Path:
@@ -58,8 +56,7 @@ CASES = [
     ("SELECT name FROM item", "SELEC name FROM item", False, False, "syntax"),
     ("SELECT name FROM item", "SELECT nickname FROM item", False, False, "runtime"),
     ("SELECT name FROM item", "", False, False, "syntax"),
-    ("SELECT name FROM item",
-     "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT max(n) FROM r", False, False, "timeout"),
+    ("SELECT name FROM item", "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT max(n) FROM r", False, False, "timeout"),
 ]
 
 
@@ -127,16 +124,20 @@ def test_adversarial_predictions_through_the_pool_change_no_file(tmp_path: Path)
     db = db_dir / "shop" / "shop.sqlite"
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     attacks = [
-        "DELETE FROM item", "DROP TABLE sale", "UPDATE item SET price = 0", "INSERT INTO sale VALUES (9, 9)",
-        f"ATTACH '{tmp_path / 'x.sqlite'}' AS x", "PRAGMA user_version = 3", f"VACUUM INTO '{tmp_path / 'y.sqlite'}'",
-        "SELECT load_extension('evil')", "SELECT 1; DELETE FROM item; DROP TABLE item",
+        "DELETE FROM item",
+        "DROP TABLE sale",
+        "UPDATE item SET price = 0",
+        "INSERT INTO sale VALUES (9, 9)",
+        f"ATTACH '{tmp_path / 'x.sqlite'}' AS x",
+        "PRAGMA user_version = 3",
+        f"VACUUM INTO '{tmp_path / 'y.sqlite'}'",
+        "SELECT load_extension('evil')",
+        "SELECT 1; DELETE FROM item; DROP TABLE item",
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
         "SELECT count(*) FROM item a, item b, item c, item d, item e, item f, item g, item h, item i, item j, item k",
     ]
     start = time.monotonic()
-    result = evaluate_predictions(
-        [GoldQuery("SELECT name FROM item", "shop")] * len(attacks), attacks, db_dir, timeout_s=0.5, workers=2
-    )
+    result = evaluate_predictions([GoldQuery("SELECT name FROM item", "shop")] * len(attacks), attacks, db_dir, timeout_s=0.5, workers=2)
     # two workers, each query capped at 0.5 s (+1 s grace at worst)
     assert time.monotonic() - start < 5 + 1.5 * len(attacks) / 2
     assert all(q.exec_match is False for q in result.questions)
@@ -148,9 +149,7 @@ def test_bird_semantics_difficulty_and_ves(tmp_path: Path) -> None:
     db_dir = make_db_dir(tmp_path / "dbs")
     dev_json = tmp_path / "dev.json"
     dev_json.write_text(json.dumps([{"difficulty": d} for d in ("simple", "moderate", "challenging")]))
-    (tmp_path / "dev.sql").write_text(
-        "SELECT name, price FROM item\tshop\nSELECT name FROM item ORDER BY price\tshop\nSELECT kind FROM item\tshop\n"
-    )
+    (tmp_path / "dev.sql").write_text("SELECT name, price FROM item\tshop\nSELECT name FROM item ORDER BY price\tshop\nSELECT kind FROM item\tshop\n")
     gold = read_gold_file(tmp_path / "dev.sql", difficulties=read_bird_difficulties(dev_json))
     preds = ["SELECT price, name FROM item", "SELECT name FROM item", "SELECT DISTINCT kind FROM item"]
     result = evaluate_predictions(gold, preds, db_dir, semantics="bird", workers=0, ves_iterations=3)
@@ -181,9 +180,7 @@ def test_input_files_errors_name_file_line_and_counts(tmp_path: Path) -> None:
 @needs_spider
 def test_spider_dev_gold_against_itself_scores_100_percent() -> None:
     gold = read_gold_file(SPIDER_DEV / "dev_gold.sql")
-    result = evaluate_predictions(
-        gold, [g.sql for g in gold], SPIDER_DEV / "database", workers=2, text_metrics=False
-    )
+    result = evaluate_predictions(gold, [g.sql for g in gold], SPIDER_DEV / "database", workers=2, text_metrics=False)
     missing = {g.db_id for g in gold if not (SPIDER_DEV / "database" / g.db_id / f"{g.db_id}.sqlite").is_file()}
     n_missing = sum(g.db_id in missing for g in gold)
     assert result.summary.n_missing_db == n_missing

@@ -89,9 +89,7 @@ def tiny_model():
     from t2sql_pipeline.core.settings import DemoModelSettings
 
     tokenizer = build_demo_tokenizer(CORPUS, vocab_size=300)
-    settings = DemoModelSettings(
-        vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=256
-    )
+    settings = DemoModelSettings(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=256)
     return build_demo_model(settings, tokenizer, seed=0), tokenizer
 
 

@@ -53,8 +53,10 @@ def test_an_unreadable_shard_is_a_miss(tmp_path: Path) -> None:
 
 def test_a_second_evaluator_takes_gold_work_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db_dir = make_db(tmp_path / "db").parent.parent
-    gold = [GoldQuery("SELECT name FROM item WHERE price > 3", "shop"),
-            GoldQuery("SELECT T1.name FROM item AS T1 JOIN sale AS T2 ON T1.id = T2.item_id", "shop")]
+    gold = [
+        GoldQuery("SELECT name FROM item WHERE price > 3", "shop"),
+        GoldQuery("SELECT T1.name FROM item AS T1 JOIN sale AS T2 ON T1.id = T2.item_id", "shop"),
+    ]
     preds = ["SELECT name FROM item WHERE price > 5", "SELECT T1.name FROM item AS T1 JOIN sale AS T2"]
     ran: list[str] = []
     real = evaluation._run_task
@@ -81,18 +83,14 @@ def test_cached_gold_rows_that_would_time_out_now_are_not_used(tmp_path: Path) -
     db = make_db(tmp_path / "db")
     sql = "SELECT name FROM item"
     cache = GoldCache(tmp_path / "cache")
-    cache.put(f"rows|ignore|{100_000}", db, {sql: ExecResult(rows=[("stale",)], error_kind=None, error=None,
-                                                            seconds=5.0)})
+    cache.put(f"rows|ignore|{100_000}", db, {sql: ExecResult(rows=[("stale",)], error_kind=None, error=None, seconds=5.0)})
     cache.flush()
-    with Evaluator(db.parent.parent, workers=0, timeout_s=2.0, cache=GoldCache(tmp_path / "cache"),
-                   text_metrics=False) as evaluator:
+    with Evaluator(db.parent.parent, workers=0, timeout_s=2.0, cache=GoldCache(tmp_path / "cache"), text_metrics=False) as evaluator:
         result = evaluator.evaluate([GoldQuery(sql, "shop")], [sql + " WHERE id > 0"])
     assert result.questions[0].exec_match is True  # executed afresh: the 5 s entry exceeds the 2 s limit
 
 
-def test_a_batch_of_queries_past_its_budget_runs_again_query_by_query(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_batch_of_queries_past_its_budget_runs_again_query_by_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db_dir = make_db(tmp_path / "db").parent.parent
     slow = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 400000) SELECT count(*) FROM r"
     gold = [GoldQuery("SELECT name FROM item", "shop")] * 3 + [GoldQuery("SELECT 400000", "shop")]
@@ -103,8 +101,7 @@ def test_a_batch_of_queries_past_its_budget_runs_again_query_by_query(
 
     monkeypatch.setattr(evaluation, "WorkerPool", lambda n: worker_pool.WorkerPool(n, grace_s=0.05))
     budgets = evaluation._unit_budget_s
-    monkeypatch.setattr(evaluation, "_unit_budget_s",
-                        lambda unit: 0.0 if isinstance(unit, evaluation._Batch) and unit.queries else budgets(unit))
+    monkeypatch.setattr(evaluation, "_unit_budget_s", lambda unit: 0.0 if isinstance(unit, evaluation._Batch) and unit.queries else budgets(unit))
     again: list[int] = []
     real_task_budget = evaluation._task_budget_s
 

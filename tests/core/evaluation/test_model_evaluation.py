@@ -52,7 +52,9 @@ def test_the_vote_decides_what_is_scored(tiny_model, rows, monkeypatch) -> None:
 
 def test_where_no_candidate_runs_the_greedy_answer_is_scored(tiny_model, rows) -> None:  # noqa: F811
     model, tokenizer = tiny_model  # random weights: its samples are not SQL
-    settings = load_settings("demo", ["generation.strategy=execution_vote", "generation.num_candidates=2", "generation.max_new_tokens=6", "evaluation.workers=1"])
+    settings = load_settings(
+        "demo", ["generation.strategy=execution_vote", "generation.num_candidates=2", "generation.max_new_tokens=6", "evaluation.workers=1"]
+    )
     evaluation = evaluate_model("base", model, tokenizer, rows, settings)
     greedy = evaluate_model("base", model, tokenizer, rows, load_settings("demo", ["generation.max_new_tokens=6", "evaluation.workers=1"]))
     for voted, plain in zip(evaluation.records, greedy.records, strict=True):

@@ -109,7 +109,6 @@ def test_registered_version_is_an_mlflow_model_with_signature(registered_sql_mod
     assert flavor.get("model_code_path") and "python_model" not in flavor  # logged from code: no pickled object
 
 
-
 def test_requirements_are_pinned_so_serving_builds_no_environment(registered_sql_model: RegisteredSqlModel) -> None:
     from importlib.metadata import version
 
@@ -148,7 +147,10 @@ def test_execution_voting_is_a_predict_time_param(pyfunc_model, test_rows: list[
 
     def crafted(model, tokenizer, prompts, *, num_candidates, **_):  # type: ignore[no-untyped-def]
         seen.append(num_candidates)  # only the row with a database votes: the schema-only row has nothing to run on
-        return [[SampledAnswer("SELECT 1", -0.5, True, 3), SampledAnswer("SELECT 1 AS one", -0.2, True, 4), SampledAnswer("SELECT 2", -0.1, True, 3)] for _ in prompts]
+        return [
+            [SampledAnswer("SELECT 1", -0.5, True, 3), SampledAnswer("SELECT 1 AS one", -0.2, True, 4), SampledAnswer("SELECT 2", -0.1, True, 3)]
+            for _ in prompts
+        ]
 
     monkeypatch.setattr(model_evaluation, "sample_answers", crafted)
     greedy = pyfunc_model.predict(frame)

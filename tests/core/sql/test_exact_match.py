@@ -33,21 +33,25 @@ CASES = [
     ("SELECT name, age FROM singer", "SELECT age, name FROM singer", True),
     ("SELECT DISTINCT name FROM singer", "SELECT name FROM singer", True),  # DISTINCT disabled
     ("SELECT count(DISTINCT name) FROM singer", "SELECT count(name) FROM singer", True),
-    (f"SELECT T1.name {JOIN}", "SELECT T1.name FROM singer AS T1 JOIN singer_in_concert AS T2 "
-                               "ON T2.singer_id = T1.singer_id", True),  # ON is not compared
+    (f"SELECT T1.name {JOIN}", "SELECT T1.name FROM singer AS T1 JOIN singer_in_concert AS T2 ON T2.singer_id = T1.singer_id", True),  # ON is not compared
     (f"SELECT T1.name {JOIN}", "SELECT T1.name FROM singer AS T1 JOIN singer_in_concert AS T2", True),
     (f"SELECT T1.singer_id {JOIN}", f"SELECT T2.singer_id {JOIN}", True),  # linked by a foreign key
-    (f"SELECT T1.name {JOIN}", "SELECT T1.name FROM singer AS T1 INNER JOIN singer_in_concert AS T2 "
-                               "ON T1.singer_id = T2.singer_id", False),  # INNER: unreadable
+    (
+        f"SELECT T1.name {JOIN}",
+        "SELECT T1.name FROM singer AS T1 INNER JOIN singer_in_concert AS T2 ON T1.singer_id = T2.singer_id",
+        False,
+    ),  # INNER: unreadable
     ("SELECT name FROM singer WHERE country != 'x'", "SELECT name FROM singer WHERE country <> 'x'", False),
     ("SELECT name FROM singer ORDER BY age LIMIT 1", "SELECT name FROM singer ORDER BY age LIMIT 5", True),
     ("SELECT name FROM singer ORDER BY age LIMIT 1", "SELECT name FROM singer ORDER BY age", False),
     ("SELECT name FROM singer WHERE age > 1 AND age < 9", "SELECT name FROM singer WHERE age < 9 AND age > 1", True),
     ("SELECT name FROM singer WHERE age > 1 AND age < 9", "SELECT name FROM singer WHERE age < 9 OR age > 1", False),
-    ("SELECT name FROM singer WHERE age IN (SELECT age FROM singer WHERE age > 1)",
-     "SELECT name FROM singer WHERE age IN (SELECT age FROM singer WHERE age > 2)", True),  # nested values dropped
-    ("SELECT name FROM singer INTERSECT SELECT name FROM singer WHERE age > 1",
-     "SELECT name FROM singer UNION SELECT name FROM singer WHERE age > 1", False),
+    (
+        "SELECT name FROM singer WHERE age IN (SELECT age FROM singer WHERE age > 1)",
+        "SELECT name FROM singer WHERE age IN (SELECT age FROM singer WHERE age > 2)",
+        True,
+    ),  # nested values dropped
+    ("SELECT name FROM singer INTERSECT SELECT name FROM singer WHERE age > 1", "SELECT name FROM singer UNION SELECT name FROM singer WHERE age > 1", False),
     ("SELECT name FROM singer WHERE name = 'value'", "SELECT name FROM singer WHERE name = value", True),
 ]
 
@@ -64,8 +68,7 @@ def test_foreign_keys_are_unified_only_with_the_map() -> None:
 def test_foreign_key_groups_follow_the_official_first_found_rule() -> None:
     # (1,2) and (3,4) make two groups; (2,3) joins the first group found, the groups stay apart.
     cols = [[-1, "*"], [0, "a"], [0, "b"], [0, "c"], [0, "d"]]
-    fk = foreign_key_map({"table_names_original": ["t"], "column_names_original": cols,
-                          "foreign_keys": [[1, 2], [3, 4], [2, 3]]})
+    fk = foreign_key_map({"table_names_original": ["t"], "column_names_original": cols, "foreign_keys": [[1, 2], [3, 4], [2, 3]]})
     assert fk == {"__t.a__": "__t.a__", "__t.b__": "__t.a__", "__t.c__": "__t.c__", "__t.d__": "__t.c__"}
 
 
@@ -80,14 +83,15 @@ def test_group_compares_column_names_without_their_table() -> None:
     gold = f"SELECT count(*) {JOIN} GROUP BY T1.name"
     result = exact_match(gold, "SELECT count(*) FROM singer AS T1 JOIN concert AS T2 GROUP BY T2.year", SCHEMA, FK)
     assert result.partial["group(no Having)"].f1 == 0
-    same_name = exact_match(f"SELECT count(*) {JOIN} GROUP BY T1.singer_id",
-                            "SELECT count(*) FROM singer_in_concert GROUP BY concert_id", SCHEMA, {})
+    same_name = exact_match(f"SELECT count(*) {JOIN} GROUP BY T1.singer_id", "SELECT count(*) FROM singer_in_concert GROUP BY concert_id", SCHEMA, {})
     assert same_name.partial["group(no Having)"].f1 == 0  # "singer_id__" vs "concert_id__"
 
 
 def test_levels_and_the_official_table() -> None:
-    results = [("easy", exact_match("SELECT name FROM singer", p, SCHEMA, FK)) for p in
-               ("SELECT name FROM singer", "SELECT age FROM singer", "SELECT name FROM singer WHERE age > 1")]
+    results = [
+        ("easy", exact_match("SELECT name FROM singer", p, SCHEMA, FK))
+        for p in ("SELECT name FROM singer", "SELECT age FROM singer", "SELECT name FROM singer WHERE age > 1")
+    ]
     levels = exact_levels(results)
     easy = levels[0]
     assert (easy.level, easy.count, easy.exact) == ("easy", 3, pytest.approx(1 / 3))

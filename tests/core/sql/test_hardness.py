@@ -55,10 +55,7 @@ CASES: list[tuple[str, tuple[int, int, int], str]] = [
         "hard",
     ),
     (
-        (
-            "SELECT T1.name FROM stadium AS T1 JOIN concert AS T2 ON T1.stadium_id = T2.stadium_id"
-            " WHERE T2.year = 2014 OR T2.year = 2015"
-        ),
+        ("SELECT T1.name FROM stadium AS T1 JOIN concert AS T2 ON T1.stadium_id = T2.stadium_id WHERE T2.year = 2014 OR T2.year = 2015"),
         (3, 0, 1),
         "hard",
     ),

@@ -29,14 +29,17 @@ def test_bit_parallel_lcs_equals_the_dynamic_program() -> None:
         assert text_metrics._lcs_length(a, b) == _lcs_table(a, b)
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT DISTINCT a FROM t",
-    "select count(distinct a) from t;",
-    "SELECT 'distinct' FROM t WHERE b = \"DISTINCT\"; SELECT DISTINCT c FROM u",
-    "SELECT a FROM t; DROP TABLE t",
-    "-- distinct\nSELECT distinct_count FROM t",
-    ";",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT DISTINCT a FROM t",
+        "select count(distinct a) from t;",
+        "SELECT 'distinct' FROM t WHERE b = \"DISTINCT\"; SELECT DISTINCT c FROM u",
+        "SELECT a FROM t; DROP TABLE t",
+        "-- distinct\nSELECT distinct_count FROM t",
+        ";",
+    ],
+)
 def test_distinct_removal_matches_sqlparse_parse(sql: str) -> None:
     first = sqlparse.parse(sql)[0]
     expected = "".join(tok.value for tok in first.flatten() if tok.value.lower() != "distinct")

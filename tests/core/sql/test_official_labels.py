@@ -55,15 +55,29 @@ def test_every_official_judgement_is_reproduced() -> None:
     assert outcome == {"agree": 17_496, "no database": 18 * 62}
 
 
-def test_cli_report_carries_the_official_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_report_carries_the_official_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     _needs_data()
     monkeypatch.setenv("T2SQL_HOME", str(tmp_path / "state"))
     name = "RESDSQL_NatSQL_3B"
     out = tmp_path / "r.json"
-    code = main(["evaluate", "--gold", str(SPIDER_DEV / "dev_gold.sql"),
-                 "--pred", str(SPIDER_DEV / "predictions" / f"{name}.sql"), "--db-dir", str(SPIDER_DEV / "database"),
-                 "--tables", str(SPIDER_DEV / "tables.json"), "--no-text-metrics", "--workers", "2", "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--gold",
+            str(SPIDER_DEV / "dev_gold.sql"),
+            "--pred",
+            str(SPIDER_DEV / "predictions" / f"{name}.sql"),
+            "--db-dir",
+            str(SPIDER_DEV / "database"),
+            "--tables",
+            str(SPIDER_DEV / "tables.json"),
+            "--no-text-metrics",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     labels = json.loads((LABELS / f"{name}.json").read_text())["labels"]
     report = json.loads(out.read_text())

@@ -8,11 +8,13 @@ from t2sql_pipeline.core.sql.official_parse import OfficialParseError, read_sql
 from t2sql_pipeline.core.sql.official_schema import OfficialSchema
 from t2sql_pipeline.core.sql.official_tokens import OfficialTokenError, official_tokens
 
-SCHEMA = OfficialSchema.build({
-    "Singer": ["Singer_ID", "Name", "Age", "Country"],
-    "concert": ["concert_ID", "Stadium_ID", "Year"],
-    "singer_in_concert": ["concert_ID", "Singer_ID"],
-})
+SCHEMA = OfficialSchema.build(
+    {
+        "Singer": ["Singer_ID", "Name", "Age", "Country"],
+        "concert": ["concert_ID", "Stadium_ID", "Year"],
+        "singer_in_concert": ["concert_ID", "Singer_ID"],
+    }
+)
 
 # text; tokens
 TOKENS = [
@@ -68,13 +70,15 @@ def test_structure_of_a_join_with_aggregates() -> None:
         "GROUP BY T1.name HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 3",
         SCHEMA,
     )
-    assert sql.select == (False, (
-        (0, (0, (0, "__singer.name__", False), None)),
-        (3, (0, (0, "__all__", False), None)),
-    ))
+    assert sql.select == (
+        False,
+        (
+            (0, (0, (0, "__singer.name__", False), None)),
+            (3, (0, (0, "__all__", False), None)),
+        ),
+    )
     assert sql.table_units == (("table_unit", "__singer__"), ("table_unit", "__singer_in_concert__"))
-    assert sql.from_conds == ((False, 2, (0, (0, "__singer.singer_id__", False), None),
-                               (0, "__singer_in_concert.singer_id__", False), None),)
+    assert sql.from_conds == ((False, 2, (0, (0, "__singer.singer_id__", False), None), (0, "__singer_in_concert.singer_id__", False), None),)
     assert sql.group_by == ((0, "__singer.name__", False),)
     assert sql.having == ((False, 3, (0, (3, "__all__", False), None), 1.0, None),)
     assert sql.order_by == ("desc", ((0, (3, "__all__", False), None),))
@@ -84,7 +88,9 @@ def test_structure_of_a_join_with_aggregates() -> None:
 def test_a_column_value_swallows_everything_up_to_the_next_and() -> None:
     sql = read_sql("SELECT name FROM singer WHERE age = singer_id OR country = 'x' AND age > 3", SCHEMA)
     assert [item if isinstance(item, str) else item[2][1][1] for item in sql.where] == [
-        "__singer.age__", "and", "__singer.age__",
+        "__singer.age__",
+        "and",
+        "__singer.age__",
     ]
 
 

@@ -34,9 +34,7 @@ SPIDER_ROWS = [
 
 
 @pytest.mark.parametrize(("gold", "pred", "order_matters", "expected"), SPIDER_ROWS)
-def test_spider_rows_match_official_semantics(
-    gold: list[tuple[object, ...]], pred: list[tuple[object, ...]], order_matters: bool, expected: bool
-) -> None:
+def test_spider_rows_match_official_semantics(gold: list[tuple[object, ...]], pred: list[tuple[object, ...]], order_matters: bool, expected: bool) -> None:
     assert spider_rows_match(gold, pred, order_matters=order_matters) is expected
 
 
@@ -75,8 +73,7 @@ PREPARE_CASES = [
     ("SELECT a FROM t WHERE b = 'distinct'", False, "SELECT a FROM t WHERE b = 'distinct'", False),
     ("SELECT a FROM t; DROP TABLE t", False, "SELECT a FROM t; ", False),  # first statement only
     ("SELECT a FROM t ORDER BY a", True, "SELECT a FROM t ORDER BY a", True),
-    ("SELECT a FROM t WHERE b IN (SELECT b FROM u ORDER BY b)", True,
-     "SELECT a FROM t WHERE b IN (SELECT b FROM u ORDER BY b)", True),
+    ("SELECT a FROM t WHERE b IN (SELECT b FROM u ORDER BY b)", True, "SELECT a FROM t WHERE b IN (SELECT b FROM u ORDER BY b)", True),
     ("SELECT a FROM t WHERE y = YEAR(CURDATE()) ", True, "SELECT a FROM t WHERE y = 2020", False),
 ]
 
@@ -98,10 +95,18 @@ def test_spider_prepare_strict_runs_the_text_unchanged() -> None:
 @pytest.mark.parametrize(
     "sql",
     [
-        "SELECT a FROM t", "SELECT a FROM t;", "SELECT a FROM t;\n", "SELECT 'x;y' FROM t",
-        "SELECT a FROM t; SELECT b FROM u", "SELECT a FROM t;;", "SELECT a -- c;\nFROM t",
-        "/* ; */ SELECT a FROM t", "SELECT DISTINCT a FROM t;", "SELECT a FROM t WHERE b = \"DISTINCT\"",
-        "  SELECT a\tFROM t  ", "SELECT a FROM t ; ",
+        "SELECT a FROM t",
+        "SELECT a FROM t;",
+        "SELECT a FROM t;\n",
+        "SELECT 'x;y' FROM t",
+        "SELECT a FROM t; SELECT b FROM u",
+        "SELECT a FROM t;;",
+        "SELECT a -- c;\nFROM t",
+        "/* ; */ SELECT a FROM t",
+        "SELECT DISTINCT a FROM t;",
+        'SELECT a FROM t WHERE b = "DISTINCT"',
+        "  SELECT a\tFROM t  ",
+        "SELECT a FROM t ; ",
     ],
 )
 def test_distinct_removal_fast_path_executes_like_sqlparse(sql: str) -> None:
@@ -126,8 +131,8 @@ def test_text_metrics_on_equivalent_and_different_queries() -> None:
 def test_hallucination_ignores_aliases_ctes_and_double_quoted_values() -> None:
     schema = DbSchema.build({"singer": ["name", "age", "country"], "song": ["title", "singer_name"]})
     sql = (
-        'WITH old AS (SELECT name AS who FROM singer WHERE age > 60) '
-        'SELECT o.who, count(*) AS n FROM old AS o JOIN singer AS s ON s.name = o.who '
+        "WITH old AS (SELECT name AS who FROM singer WHERE age > 60) "
+        "SELECT o.who, count(*) AS n FROM old AS o JOIN singer AS s ON s.name = o.who "
         'WHERE s.country = "France" GROUP BY o.who ORDER BY n'
     )
     assert text_metrics.hallucinated_identifiers(sql, schema) == ()
@@ -138,12 +143,9 @@ def test_hallucination_checks_columns_against_the_tables_in_scope() -> None:
     schema = DbSchema.build({"singer": ["name", "age"], "song": ["title", "singer_name"]})
     check = text_metrics.hallucinated_identifiers
     assert check("SELECT title FROM singer", schema) == ("column:title",)  # exists, but in another table
-    assert check("SELECT T2.age FROM singer AS T1 JOIN song AS T2 ON T1.name = T2.singer_name", schema) == (
-        "column:age",
-    )
+    assert check("SELECT T2.age FROM singer AS T1 JOIN song AS T2 ON T1.name = T2.singer_name", schema) == ("column:age",)
     # correlated subquery: the outer table's columns are visible inside
-    assert check("SELECT name FROM singer WHERE age > (SELECT count(*) FROM song WHERE singer_name = name)",
-                 schema) == ()
+    assert check("SELECT name FROM singer WHERE age > (SELECT count(*) FROM song WHERE singer_name = name)", schema) == ()
     # past a derived table only the database as a whole is checked
     assert check("SELECT title FROM (SELECT * FROM song) AS s", schema) == ()
 

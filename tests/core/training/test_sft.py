@@ -66,7 +66,9 @@ def test_lora_settings_shape_the_peft_model(base_path: str) -> None:
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    lora = tiny_settings("lora.r=4", "lora.alpha=8", "lora.dropout=0.1", "lora.target_modules=[q_proj, v_proj]", "lora.modules_to_save=[lm_head]", "lora.bias=lora_only").lora
+    lora = tiny_settings(
+        "lora.r=4", "lora.alpha=8", "lora.dropout=0.1", "lora.target_modules=[q_proj, v_proj]", "lora.modules_to_save=[lm_head]", "lora.bias=lora_only"
+    ).lora
     config = build_lora_config(lora)
     assert (config.r, config.lora_alpha, config.lora_dropout, config.bias) == (4, 8, 0.1, "lora_only")
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_path), config)
@@ -126,9 +128,17 @@ def test_cuda_plan_uses_the_settings() -> None:
 @pytest.mark.parametrize("optimizer", ["adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"])
 def test_sft_config_carries_every_training_setting(tmp_path: Path, optimizer: str) -> None:
     settings = tiny_settings(
-        "training.lr_scheduler=cosine", "training.warmup_fraction=0.1", "training.weight_decay=0.01", "training.max_steps=7",
-        "training.gradient_accumulation_steps=3", "training.gradient_checkpointing=true", "training.save_steps=5",
-        "training.save_total_limit=3", "training.eval_strategy=epoch", "training.save_strategy=epoch", "experiment.seed=7",
+        "training.lr_scheduler=cosine",
+        "training.warmup_fraction=0.1",
+        "training.weight_decay=0.01",
+        "training.max_steps=7",
+        "training.gradient_accumulation_steps=3",
+        "training.gradient_checkpointing=true",
+        "training.save_steps=5",
+        "training.save_total_limit=3",
+        "training.eval_strategy=epoch",
+        "training.save_strategy=epoch",
+        "experiment.seed=7",
     )
     config = build_sft_config(settings, tmp_path, HardwarePlan("fp32", optimizer, False, "float32", packing=True))  # a GPU plan's choices
     assert config.optim == optimizer
@@ -160,15 +170,21 @@ def test_padding_free_batches_mask_prompts_and_keep_sequences_apart(base_path: s
     settings = tiny_settings("training.max_steps=1")
     model = AutoModelForCausalLM.from_pretrained(base_path)
     plan = HardwarePlan("fp32", "adamw_torch", False, "float32", packing=True)  # what a FlashAttention GPU gets
-    trainer = SFTTrainer(model=model, args=build_sft_config(settings, tmp_path, plan), train_dataset=data, eval_dataset=data, processing_class=AutoTokenizer.from_pretrained(base_path))
+    trainer = SFTTrainer(
+        model=model,
+        args=build_sft_config(settings, tmp_path, plan),
+        train_dataset=data,
+        eval_dataset=data,
+        processing_class=AutoTokenizer.from_pretrained(base_path),
+    )
     batch = trainer.data_collator([data[i] for i in range(3)])
     assert batch["input_ids"].shape[0] == 1 and "attention_mask" not in batch  # one row, no pad tokens
     offset = 0
     for row in rows:
         length = len(row["input_ids"])
-        assert batch["position_ids"][0, offset:offset + length].tolist() == list(range(length))  # positions restart
-        assert (batch["labels"][0, offset:offset + row["prompt_length"]] == -100).all()  # no loss on the prompt
-        assert batch["labels"][0, offset + row["prompt_length"]:offset + length].tolist() == row["labels"][row["prompt_length"]:]
+        assert batch["position_ids"][0, offset : offset + length].tolist() == list(range(length))  # positions restart
+        assert (batch["labels"][0, offset : offset + row["prompt_length"]] == -100).all()  # no loss on the prompt
+        assert batch["labels"][0, offset + row["prompt_length"] : offset + length].tolist() == row["labels"][row["prompt_length"] :]
         offset += length
     # No attention across boundaries: each sequence's logits equal those computed alone.
     model.eval()
@@ -177,7 +193,7 @@ def test_padding_free_batches_mask_prompts_and_keep_sequences_apart(base_path: s
         offset = 0
         for row in rows:
             alone = model(input_ids=torch.tensor([row["input_ids"]])).logits[0]
-            torch.testing.assert_close(packed[offset:offset + len(row["input_ids"])], alone, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(packed[offset : offset + len(row["input_ids"])], alone, atol=1e-5, rtol=1e-4)
             offset += len(row["input_ids"])
 
 
@@ -190,14 +206,25 @@ def test_training_logs_metrics_reports_fallbacks_once_and_cleans_up(base_path: s
 
     rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in make_rows(base_path)]
     settings = tiny_settings(
-        "training.max_steps=4", "training.logging_steps=1", "training.eval_steps=2", "training.save_steps=2",
-        "training.per_device_batch_size=4", "training.optimizer=adamw_8bit", "quantization.load_in_4bit=true", "training.packing=true",
+        "training.max_steps=4",
+        "training.logging_steps=1",
+        "training.eval_steps=2",
+        "training.save_steps=2",
+        "training.per_device_batch_size=4",
+        "training.optimizer=adamw_8bit",
+        "quantization.load_in_4bit=true",
+        "training.packing=true",
     )
     logged: list[tuple[dict[str, float], int]] = []
     messages: list[str] = []
     outcome = train_adapter(
-        base_path, Dataset.from_list(rows), Dataset.from_list(rows[:4]), settings, tmp_path,
-        metrics_sink=lambda metrics, step: logged.append((metrics, step)), log=messages.append,
+        base_path,
+        Dataset.from_list(rows),
+        Dataset.from_list(rows[:4]),
+        settings,
+        tmp_path,
+        metrics_sink=lambda metrics, step: logged.append((metrics, step)),
+        log=messages.append,
     )
     assert outcome.global_step == 4 and outcome.resumed_from_step == 0
     not_applicable = [m for m in messages if "not applicable" in m]

@@ -34,8 +34,7 @@ CORPUS = [
 ] * 10
 
 CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
 
 
@@ -97,9 +96,7 @@ def test_chat_prompt_and_completion_follow_the_template(chat_tokenizer) -> None:
 
 def test_template_that_renders_the_prompt_differently_is_rejected(chat_tokenizer) -> None:
     # A template that only shows the assistant turn marker when no answer follows cannot be split.
-    chat_tokenizer.chat_template = (
-        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}ANSWER:{% endif %}"
-    )
+    chat_tokenizer.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}ANSWER:{% endif %}"
     with pytest.raises(ValueError, match="differently"):
         build_completion(chat_tokenizer, "hello", SQL, "chat_template")
 
@@ -160,10 +157,7 @@ def test_eos_is_not_doubled_when_the_template_ends_with_it(chat_tokenizer) -> No
 
 
 def test_tokenize_split_drops_and_counts_too_long_examples(tokenizer) -> None:
-    examples = [
-        make_example(i, SCHEMA + (" extra_column TEXT," * (i % 5) * 8), QUESTION, SQL, evidence="older refers to age > 30")
-        for i in range(20)
-    ]
+    examples = [make_example(i, SCHEMA + (" extra_column TEXT," * (i % 5) * 8), QUESTION, SQL, evidence="older refers to age > 30") for i in range(20)]
     lengths = [len(tokenize_example(tokenizer, user_message(e.schema, e.question, e.evidence), e.gold_sql, "inst").input_ids) for e in examples]
     limit = sorted(lengths)[11]
     rows, stats = tokenize_split(examples, tokenizer, "inst", max_seq_length=limit, include_evidence=True)

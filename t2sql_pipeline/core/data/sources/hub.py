@@ -49,8 +49,7 @@ def load_hub(
         raise SourceFormatError(f"{source} hub splits {sorted(unknown)} unknown; choose from {sorted(HUB_SPLIT_NAMES)}")
     if not tables_path.is_file():
         raise SourceFormatError(
-            f"data.{source}.tables_path: {tables_path} not found; the hub copy {hub_id} has no schemas, "
-            f"so point tables_path at the release's tables JSON"
+            f"data.{source}.tables_path: {tables_path} not found; the hub copy {hub_id} has no schemas, so point tables_path at the release's tables JSON"
         )
     if not databases_path.is_dir():
         raise SourceFormatError(

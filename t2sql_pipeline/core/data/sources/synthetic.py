@@ -53,9 +53,7 @@ def write_synthetic_bird(out_dir: Path, databases: list[str], rows_per_table: in
         cut = int(len(triples) * 0.85)
         for split, chunk in (("train", triples[:cut]), ("dev", triples[cut:])):
             for question, sql, evidence, difficulty in chunk:
-                per_split[split].append(
-                    {"db_id": db_id, "question": question, "evidence": evidence, "SQL": sql, "difficulty": difficulty}
-                )
+                per_split[split].append({"db_id": db_id, "question": question, "evidence": evidence, "SQL": sql, "difficulty": difficulty})
     for split, records in per_split.items():
         for question_id, record in enumerate(records):
             record["question_id"] = question_id
@@ -147,6 +145,7 @@ def _unique_pairs(rng: random.Random, wanted: int, make: Callable[[], tuple]) ->
 
 
 # --- Spider-style questions -------------------------------------------------
+
 
 def _spider_pair(rng: random.Random, tables: tuple[TableSpec, ...]) -> Pair:
     family = rng.choice(_SPIDER_FAMILIES)
@@ -260,7 +259,9 @@ def _join(rng: random.Random, tables: tuple[TableSpec, ...]) -> Pair | None:
     if roll < 0.35 and (cats := child.of_kind("category")):
         c = rng.choice(cats)
         v = rng.choice(c.choices)
-        question = rng.choice(("List the distinct {l} of {pp} that have {cp} with {c} {v}.", "Which {pp} have at least one {cs} whose {c} is {v}? Give their {l}."))
+        question = rng.choice(
+            ("List the distinct {l} of {pp} that have {cp} with {c} {v}.", "Which {pp} have at least one {cs} whose {c} is {v}? Give their {l}.")
+        )
         sql = f"SELECT DISTINCT T2.{label.name} {on} WHERE T1.{c.name} = '{v}'"
         return question.format(l=label.phrase, pp=parent.plural, cp=child.plural, cs=child.singular, c=c.phrase, v=v), sql
     if roll < 0.7 and (cats := parent.of_kind("category")):
@@ -276,6 +277,7 @@ _SPIDER_FAMILIES = (_count_all, _count_where, _list_where_category, _list_where_
 
 
 # --- BIRD-style questions (with evidence) ----------------------------------
+
 
 def _bird_triple(rng: random.Random, tables: tuple[TableSpec, ...]) -> tuple[str, str, str, str]:
     t = rng.choice([t for t in tables if t.descriptors])

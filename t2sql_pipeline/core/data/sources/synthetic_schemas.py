@@ -65,7 +65,9 @@ def _fk(name: str, table: str, column: str) -> ColumnSpec:
 DATABASES: dict[str, tuple[TableSpec, ...]] = {
     "shop": (
         TableSpec(
-            "customers", "customer", "customers",
+            "customers",
+            "customer",
+            "customers",
             (
                 _key("customer_id"),
                 ColumnSpec("name", "person", "name"),
@@ -76,7 +78,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
             descriptors=(("senior", "senior refers to age >= 65", "age >= 65"),),
         ),
         TableSpec(
-            "products", "product", "products",
+            "products",
+            "product",
+            "products",
             (
                 _key("product_id"),
                 ColumnSpec("name", "label", "name", choices=("Lamp", "Chair", "Desk", "Kettle", "Mirror", "Rug", "Sofa", "Clock", "Vase", "Shelf")),
@@ -87,7 +91,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
             descriptors=(("expensive", "expensive refers to price > 300", "price > 300"),),
         ),
         TableSpec(
-            "orders", "order", "orders",
+            "orders",
+            "order",
+            "orders",
             (
                 _key("order_id"),
                 _fk("customer_id", "customers", "customer_id"),
@@ -102,7 +108,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
     ),
     "school": (
         TableSpec(
-            "teachers", "teacher", "teachers",
+            "teachers",
+            "teacher",
+            "teachers",
             (
                 _key("teacher_id"),
                 ColumnSpec("name", "person", "name"),
@@ -114,7 +122,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
             descriptors=(("well paid", "well paid refers to salary > 70000", "salary > 70000"),),
         ),
         TableSpec(
-            "students", "student", "students",
+            "students",
+            "student",
+            "students",
             (
                 _key("student_id"),
                 ColumnSpec("name", "person", "name"),
@@ -125,7 +135,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
             descriptors=(("final-year", "final-year refers to grade = 12", "grade = 12"),),
         ),
         TableSpec(
-            "courses", "course", "courses",
+            "courses",
+            "course",
+            "courses",
             (
                 _key("course_id"),
                 ColumnSpec("title", "label", "title", choices=("Algebra", "Optics", "Rome", "Genetics", "Jazz", "Calculus", "Mechanics", "Ecology")),
@@ -137,7 +149,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
             descriptors=(("intensive", "intensive refers to credits >= 5", "credits >= 5"),),
         ),
         TableSpec(
-            "enrollments", "enrollment", "enrollments",
+            "enrollments",
+            "enrollment",
+            "enrollments",
             (
                 _key("enrollment_id"),
                 _fk("student_id", "students", "student_id"),
@@ -152,7 +166,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
     ),
     "flights": (
         TableSpec(
-            "airlines", "airline", "airlines",
+            "airlines",
+            "airline",
+            "airlines",
             (
                 _key("airline_id"),
                 ColumnSpec("name", "label", "name", choices=("Skyway", "Aerolux", "Bluejet", "Nordair", "Sunwing", "Alpine")),
@@ -164,7 +180,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
             descriptors=(("major", "major refers to fleet_size > 150", "fleet_size > 150"),),
         ),
         TableSpec(
-            "airports", "airport", "airports",
+            "airports",
+            "airport",
+            "airports",
             (
                 _key("airport_id"),
                 ColumnSpec("code", "label", "code", choices=("CDG", "TXL", "MAD", "FCO", "VIE", "LIS", "PRG", "DUB", "OSL", "ATH")),
@@ -176,7 +194,9 @@ DATABASES: dict[str, tuple[TableSpec, ...]] = {
             descriptors=(("busy", "busy refers to runways >= 4", "runways >= 4"),),
         ),
         TableSpec(
-            "flights", "flight", "flights",
+            "flights",
+            "flight",
+            "flights",
             (
                 _key("flight_id"),
                 _fk("airline_id", "airlines", "airline_id"),
