@@ -9,9 +9,7 @@ wrote against the rest of the gold query.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from t2sql_pipeline.core.evaluation.completion import answer_lead, complete_sql, evaluation_prefix
@@ -46,8 +44,7 @@ def evaluate_completion(
     label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings, prompt_format: str
 ) -> tuple[CompletionScore, list[CompletionRecord]]:
     """Complete each row's gold prefix with `model`; score by execution and by ROUGE-L-SQL of the rest."""
-    from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
-    from t2sql_pipeline.core.evaluation.input_files import GoldQuery
+    from t2sql_pipeline.core.evaluation.scoring import score_by_database
     from t2sql_pipeline.core.sql.text_metrics import rouge_l_f1
 
     fmt = "inst" if prompt_format == "inst" else "chat_template"
@@ -61,21 +58,8 @@ def evaluate_completion(
     g = settings.generation
     completed = complete_sql(model, tokenizer, prompts, prefixes, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
     seconds = time.perf_counter() - started
-    groups: dict[tuple[str, Path], list[int]] = defaultdict(list)
-    for index, row in enumerate(rows):
-        groups[(row["source"], Path(row["db_path"]).parent.parent)].append(index)  # <dir>/<db_id>/<db_id>.sqlite
-    matches: dict[int, bool | None] = {}
-    for (source, db_dir), indices in groups.items():
-        result = evaluate_predictions(
-            [GoldQuery(rows[i]["gold_sql"], rows[i]["db_id"]) for i in indices],
-            [completed[i] for i in indices],
-            db_dir,
-            semantics="bird" if source == "bird" else "spider",
-            timeout_s=settings.evaluation.timeout_s,
-            workers=settings.evaluation.workers,
-            text_metrics=False,
-        )
-        matches.update({index: question.exec_match for index, question in zip(indices, result.questions)})
+    scored = score_by_database(rows, completed, timeout_s=settings.evaluation.timeout_s, workers=settings.evaluation.workers, text_metrics=False)
+    matches = {i: question.exec_match for i, question in enumerate(scored)}
     records = [
         CompletionRecord(row["example_id"], prefix, row["gold_sql"], sql, matches[i], rouge_l_f1(_rest(row["gold_sql"], prefix), _rest(sql, prefix)))
         for i, (row, prefix, sql) in enumerate(zip(rows, prefixes, completed))

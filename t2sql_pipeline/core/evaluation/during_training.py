@@ -10,10 +10,8 @@ to the loss) at that step, and each step's row is kept for the `lora_adapter` ma
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from t2sql_pipeline.core.settings import PipelineSettings
@@ -38,30 +36,16 @@ class StepMetrics:
 
 def score_subset(model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings) -> tuple[float, float]:
     """(EX, mean ROUGE-L-SQL F1) of `model` on `rows`; SQL runs in this process (no worker pool per step)."""
-    from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
+    from t2sql_pipeline.core.evaluation.scoring import score_by_database
     from t2sql_pipeline.core.evaluation.generation import generate_answers
-    from t2sql_pipeline.core.evaluation.input_files import GoldQuery
     from t2sql_pipeline.core.sql.extraction import extract_sql
     from t2sql_pipeline.core.sql.text_metrics import rouge_l_f1
 
     g = settings.generation
     answers = generate_answers(model, tokenizer, [row["prompt_ids"] for row in rows], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
     predicted = [extract_sql(answer.text) for answer in answers]
-    groups: dict[tuple[str, Path], list[int]] = defaultdict(list)
-    for index, row in enumerate(rows):
-        groups[(row["source"], Path(row["db_path"]).parent.parent)].append(index)  # Spider/BIRD layout: <dir>/<db_id>/<db_id>.sqlite
-    matches: list[bool] = []
-    for (source, db_dir), indices in groups.items():
-        result = evaluate_predictions(
-            [GoldQuery(rows[i]["gold_sql"], rows[i]["db_id"]) for i in indices],
-            [predicted[i] for i in indices],
-            db_dir,
-            semantics="bird" if source == "bird" else "spider",
-            timeout_s=settings.evaluation.timeout_s,
-            workers=0,
-            text_metrics=False,
-        )
-        matches.extend(bool(q.exec_match) for q in result.questions)  # a missing database counts as a miss
+    scored = score_by_database(rows, predicted, timeout_s=settings.evaluation.timeout_s, workers=0, text_metrics=False)
+    matches = [bool(q.exec_match) for q in scored]  # a missing database counts as a miss
     # The `;` that extraction appends is no token of the answer's content (gold SQL often lacks it).
     rouge = [rouge_l_f1(row["gold_sql"].strip().rstrip(";"), sql.rstrip(";")) for row, sql in zip(rows, predicted)]
     return sum(matches) / len(matches), sum(rouge) / len(rouge)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -16,6 +16,19 @@ class GeneratedAnswer:
     stopped: bool  # the model ended its answer with the end-of-turn (eos) token, rather than hitting max_new_tokens
     new_tokens: int  # tokens generated, the eos included
     token_ids: tuple[int, ...] = ()  # the generated ids, the eos included (completion decodes them with the prefix)
+
+
+def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask) tensors for a batch, each prompt padded on the left to the longest."""
+    import torch
+
+    width = max(len(ids) for ids in prompts)
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        attention[row, width - len(ids) :] = 1
+    return input_ids, attention
 
 
 def generate_completions(
@@ -54,13 +67,8 @@ def generate_answers(
     device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        width = max(len(prompts[i]) for i in batch)
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, index in enumerate(batch):
-            ids = prompts[index]
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention[row, width - len(ids) :] = 1
+        input_ids, attention = left_padded([prompts[i] for i in batch], pad_id)
+        width = input_ids.shape[1]
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),

@@ -14,10 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
-from t2sql_pipeline.core.evaluation.file_results import EvaluationResult
-from t2sql_pipeline.core.evaluation.input_files import GoldQuery
 from t2sql_pipeline.core.evaluation.generation import generate_answers
+from t2sql_pipeline.core.evaluation.scoring import score_by_database
 from t2sql_pipeline.core.evaluation.voting import Candidate, VoteOutcome, sample_answers, vote
 from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
 from t2sql_pipeline.core.sql.extraction import extract_sql
@@ -143,22 +141,8 @@ def evaluate_model(
         answers = [_Answer(a.text, extract_sql(a.text), a.stopped, a.new_tokens) for a in greedy]
     seconds = time.perf_counter() - started
     predicted = [answer.sql for answer in answers]
-    groups: dict[tuple[str, Path], list[int]] = defaultdict(list)
-    for index, row in enumerate(rows):
-        # Spider/BIRD layout: <db_dir>/<db_id>/<db_id>.sqlite
-        groups[(row["source"], Path(row["db_path"]).parent.parent)].append(index)
-    results: dict[int, Any] = {}
-    for (source, db_dir), indices in groups.items():
-        result: EvaluationResult = evaluate_predictions(
-            [GoldQuery(rows[i]["gold_sql"], rows[i]["db_id"]) for i in indices],
-            [predicted[i] for i in indices],
-            db_dir,
-            semantics="bird" if source == "bird" else "spider",
-            timeout_s=settings.evaluation.timeout_s,
-            workers=settings.evaluation.workers,
-        )
-        for position, index in enumerate(indices):
-            results[index] = result.questions[position]
+    e = settings.evaluation
+    results = score_by_database(rows, predicted, timeout_s=e.timeout_s, workers=e.workers)
     records = [
         PredictionRecord(
             example_id=row["example_id"],

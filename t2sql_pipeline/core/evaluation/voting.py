@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from t2sql_pipeline.core.evaluation.generation import left_padded
 from t2sql_pipeline.core.sql.execution import ExecResult
 from t2sql_pipeline.core.sql.result_match import spider_rows_match
 
@@ -126,12 +127,8 @@ def sample_answers(
         if on_batch is not None and start:
             on_batch(start, len(prompts))
         batch = prompts[start : start + per_batch]
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention[row, width - len(ids) :] = 1
+        input_ids, attention = left_padded(batch, pad_id)
+        width = input_ids.shape[1]
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),
