@@ -313,3 +313,16 @@ def test_an_experiment_without_a_name_is_refused(config_dir: Path) -> None:
     with pytest.raises(SettingsError, match=r"nameless.yaml: missing key 'experiment.name'"):
         load_settings("nameless", config_dir=config_dir)
     assert path.is_file()
+
+
+def test_settings_logged_by_an_older_version_load_with_todays_defaults() -> None:
+    """A registered version keeps the settings of its day: sections added since (rl) take base.yaml's
+    defaults, keys removed since are dropped, and what it logged is kept."""
+    from t2sql_pipeline.core.settings import settings_of_logged_model
+
+    logged = load_settings("demo", ["training.max_steps=7"]).model_dump(mode="json")
+    del logged["rl"]
+    logged["generation"].pop("strategy")
+    logged["training"]["a_setting_since_removed"] = 1
+    settings = settings_of_logged_model(logged)
+    assert settings.training.max_steps == 7 and settings.rl.enabled is False and settings.generation.strategy == "greedy"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from t2sql_pipeline.core.settings import PipelineSettings
+from t2sql_pipeline.core.settings import PipelineSettings, settings_of_logged_model
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
@@ -112,7 +112,7 @@ class SqlModel(PythonModel):
         from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
 
         config = context.model_config
-        self.settings = PipelineSettings.model_validate(config["settings"])
+        self.settings = settings_of_logged_model(config["settings"])  # a version logged before a setting existed gets its default
         self.prompt_format = config["prompt_format"]
         base = context.artifacts.get("base") or resolve_pretrained(self.settings.model)  # hub base: name + revision in settings
         self.model, self.tokenizer = load_for_evaluation(base, context.artifacts["adapter"], self.settings)

@@ -9,7 +9,14 @@ file (or override) that set the offending key:
 5
 """
 
-from t2sql_pipeline.core.settings.files import SettingsError, default_config_dir, load_settings, parse_override, resolve_experiment_file
+from t2sql_pipeline.core.settings.files import (
+    SettingsError,
+    default_config_dir,
+    load_settings,
+    parse_override,
+    resolve_experiment_file,
+    settings_of_logged_model,
+)
 from t2sql_pipeline.core.settings.models import (
     ExperimentSettings,
     SyntheticSettings,
@@ -57,4 +64,5 @@ __all__ = [
     "load_settings",
     "parse_override",
     "resolve_experiment_file",
+    "settings_of_logged_model",
 ]

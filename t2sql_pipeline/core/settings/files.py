@@ -75,6 +75,27 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def settings_of_logged_model(logged: dict[str, Any]) -> PipelineSettings:
+    """The settings a registered version was logged with, read by today's code: keys added since it was
+    registered take their `base.yaml` defaults (e.g. `rl`), keys removed since are dropped."""
+    base_file = default_config_dir() / "base.yaml"
+    if not base_file.is_file():  # the package without its checkout: the logged settings alone
+        return PipelineSettings.model_validate(logged)
+    merged = _read_yaml(base_file)
+
+    def overlay(target: dict[str, Any], update: dict[str, Any]) -> None:
+        for key, value in update.items():
+            if key not in target:
+                continue
+            if isinstance(value, dict) and isinstance(target[key], dict):
+                overlay(target[key], value)
+            else:
+                target[key] = value
+
+    overlay(merged, logged)
+    return PipelineSettings.model_validate(merged)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
