@@ -34,3 +34,35 @@ def strategy_params(args: object) -> dict[str, object]:
     if getattr(args, "candidates", None) is not None:
         params["num_candidates"] = args.candidates  # type: ignore[attr-defined]
     return params
+
+
+class CommandError(Exception):
+    """An expected failure of a `t2sql` command: its message is the one line to print."""
+
+
+def load_registered_generator(model: str, db: object, params: dict[str, object] | None = None) -> object:
+    """The registered model `model` (NAME@alias | NAME/version) as a `PyfuncGenerator`, after checking the
+    database file `db` (a wrong path should not wait for a model to load); `CommandError` says what is wrong."""
+    from pathlib import Path
+
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from t2sql_pipeline.core.data.db_schema import tables_entry_from_sqlite
+    from t2sql_pipeline.core.registry.model_registry import ModelReferenceError, resolve_reference
+    from t2sql_pipeline.core.state import mlflow_tracking_uri
+    from t2sql_pipeline.serving.generator import PyfuncGenerator
+
+    try:
+        tables_entry_from_sqlite(Path(str(db)))
+    except (OSError, ValueError) as error:
+        raise CommandError(f"--db {db}: {error}") from None
+    tracking_uri = mlflow_tracking_uri()  # MLFLOW_TRACKING_URI, else $T2SQL_HOME/mlflow.db
+    try:
+        version = resolve_reference(MlflowClient(tracking_uri), model)
+    except ModelReferenceError as error:
+        raise CommandError(str(error)) from None
+    try:
+        return PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}", params)
+    except (MlflowException, OSError) as error:
+        raise CommandError(f"{version.name} version {version.version} does not load as an MLflow model ({version.source}): {error}") from None

@@ -26,34 +26,18 @@ def fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from t2sql_pipeline.commands import quiet_library_output
+    from t2sql_pipeline.commands import CommandError, load_registered_generator, quiet_library_output
     from t2sql_pipeline.commands.generate import execute_and_print
-    from t2sql_pipeline.core.data.db_schema import tables_entry_from_sqlite
-    from t2sql_pipeline.core.registry.model_registry import ModelReferenceError, resolve_reference
-    from t2sql_pipeline.core.state import mlflow_tracking_uri
-    from t2sql_pipeline.serving.generator import PyfuncGenerator
 
     if not args.prefix.strip():
         return fail('the prefix is blank: give the start of a query, e.g. "SELECT count(*) FROM"')
     if args.max_rows < 1:
         return fail("--max-rows must be at least 1")
     quiet_library_output()
-    try:  # the database first: a wrong path should not wait for a model to load
-        tables_entry_from_sqlite(args.db)
-    except (OSError, ValueError) as error:
-        return fail(f"--db {args.db}: {error}")
-    tracking_uri = mlflow_tracking_uri()  # MLFLOW_TRACKING_URI, else $T2SQL_HOME/mlflow.db: the same registry as `t2sql generate`
     try:
-        version = resolve_reference(MlflowClient(tracking_uri), args.model)
-    except ModelReferenceError as error:
+        generator = load_registered_generator(args.model, args.db, None)
+    except CommandError as error:
         return fail(str(error))
-    try:
-        generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}")
-    except (MlflowException, OSError) as error:
-        return fail(f"{version.name} version {version.version} does not load as an MLflow model ({version.source}): {error}")
     question = args.question if args.question and args.question.strip() else None
     try:
         sql = generator.complete(args.prefix, question=question, schema=None, db_path=args.db.resolve(), evidence=args.evidence)

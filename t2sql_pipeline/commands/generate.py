@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.commands import add_strategy_arguments, strategy_params
+from t2sql_pipeline.commands import CommandError, add_strategy_arguments, load_registered_generator, strategy_params
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,31 +29,15 @@ def fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
     from t2sql_pipeline.commands import quiet_library_output
-    from t2sql_pipeline.core.data.db_schema import tables_entry_from_sqlite
-    from t2sql_pipeline.core.registry.model_registry import ModelReferenceError, resolve_reference
-    from t2sql_pipeline.core.state import mlflow_tracking_uri
-    from t2sql_pipeline.serving.generator import PyfuncGenerator
 
     if args.max_rows < 1:
         return fail("--max-rows must be at least 1")
     quiet_library_output()
-    try:  # the database first: a wrong path should not wait for a model to load
-        tables_entry_from_sqlite(args.db)
-    except (OSError, ValueError) as error:
-        return fail(f"--db {args.db}: {error}")
-    tracking_uri = mlflow_tracking_uri()
     try:
-        version = resolve_reference(MlflowClient(tracking_uri), args.model)
-    except ModelReferenceError as error:
+        generator = load_registered_generator(args.model, args.db, strategy_params(args))
+    except CommandError as error:
         return fail(str(error))
-    try:
-        generator = PyfuncGenerator.from_registry(tracking_uri, f"models:/{version.name}/{version.version}", strategy_params(args))
-    except (MlflowException, OSError) as error:
-        return fail(f"{version.name} version {version.version} does not load as an MLflow model ({version.source}): {error}")
     try:
         sql = generator.generate(args.question, schema=None, db_path=args.db.resolve(), evidence=args.evidence)
     except ValueError as error:
