@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING
 from t2sql_pipeline.core.records import AdapterManifest
 from t2sql_pipeline.core.settings import PipelineSettings
 from t2sql_pipeline.core.sql.execution import ExecLimits
-from t2sql_pipeline.core.training.hardware import resolve_hardware
+from t2sql_pipeline.core.training.hardware import cuda_available, resolve_hardware
 from t2sql_pipeline.core.training.loss_curve import draw_loss_curve
 from t2sql_pipeline.core.training.rewards import ExecutionReward, RewardWeights
+from t2sql_pipeline.core.training.sft import MetricsSink
 
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
     from trl import GRPOConfig
-
-MetricsSink = Callable[[dict[str, float], int], None]
 
 
 def prompt_text(tokenizer: PreTrainedTokenizerBase, prompt_ids: list[int]) -> str:
@@ -60,7 +59,7 @@ def build_grpo_config(settings: PipelineSettings, output_dir: Path) -> GRPOConfi
         seed=settings.experiment.seed,
         bf16=plan.precision == "bf16",
         fp16=plan.precision == "fp16",
-        use_cpu=plan.precision == "fp32" and not _cuda(),
+        use_cpu=not cuda_available(),  # as in SFT: fp32 on a GPU still trains on the GPU
         activation_checkpointing=False,  # TRL defaults it on; the adapter is small and CPU runs gain nothing from it
         disable_tqdm=True,
         log_completions=False,
@@ -131,9 +130,3 @@ def train_grpo_adapter(
         hardware_fallbacks=list(plan.fallbacks),
         starts_from=sft.path,
     )
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

@@ -61,3 +61,10 @@ def resolve_hardware(
         fallbacks.append("training.packing=true needs FlashAttention-2 (flash-attn on CUDA) for variable-length attention; using padded batches instead")
     attention = "flash_attention_2" if flash_attention else "sdpa"
     return HardwarePlan(precision, optimizer, load_in_4bit, compute_dtype, packing, attention, tuple(fallbacks))
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU (torch imported on first call)."""
+    import torch
+
+    return torch.cuda.is_available()
