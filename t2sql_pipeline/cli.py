@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "t2sql_pipeline.commands.materialize",
     "t2sql_pipeline.commands.evaluate_run",
+    "t2sql_pipeline.commands.rl_run",
     "t2sql_pipeline.commands.evaluate",
     "t2sql_pipeline.commands.models",
     "t2sql_pipeline.commands.generate",

@@ -17,6 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run", required=True, metavar="RUN_ID", help="the run's folder name under <state>/artifacts/<experiment>/ (e.g. cli-20261130-094156)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
     parser.add_argument("--name", help="folder name under <run>/evaluations/ (default: a timestamp and the strategy)")
+    parser.add_argument(
+        "--adapter",
+        choices=("final", "sft"),
+        default="final",
+        help="final: the GRPO adapter when the run has one (t2sql rl-run), else the SFT adapter; sft: the SFT adapter",
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an expected error too")
     parser.set_defaults(func=run)
 
@@ -37,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         quiet_library_output()
         g = settings.generation
         name = args.name or time.strftime("%Y%m%d-%H%M%S-") + (f"vote{g.num_candidates}" if g.strategy == "execution_vote" else "greedy")
-        result = reevaluate_run(settings, run_dir, name, ProgressPrinter(sys.stdout))
+        result = reevaluate_run(settings, run_dir, name, ProgressPrinter(sys.stdout), args.adapter)
     except (ValueError, OSError) as error:
         if args.debug or os.environ.get("T2SQL_DEBUG"):
             raise

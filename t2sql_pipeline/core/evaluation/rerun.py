@@ -1,7 +1,7 @@
 """Evaluate a finished run's adapter again with other generation settings, without training again.
 
 Reads the run's own tokenized splits and adapter (the GRPO adapter when the run has one) from
-its folder, generates with the settings given (e.g. `generation.strategy=execution_vote`),
+its folder (`adapter_kind`), generates with the settings given (e.g. `generation.strategy=execution_vote`),
 scores by execution, and compares per question with the run's own evaluation (paired McNemar)
 when both scored the same split. Writes `predictions.jsonl` and `report.json` under
 `<run>/evaluations/<name>/`; the run's own report is left as it was.
@@ -31,7 +31,8 @@ class Reevaluation:
     run_execution_accuracy: float | None
 
 
-def _base_path(settings: PipelineSettings, run_dir: Path) -> str:
+def base_model_of_run(settings: PipelineSettings, run_dir: Path) -> str:
+    """The local folder of the base model a finished run trained on (the demo keeps its own in the run)."""
     from t2sql_pipeline.core.state import models_dir
     from t2sql_pipeline.core.training.base_models import resolve_pretrained
     from t2sql_pipeline.core.training.gguf_models import resolve_gguf
@@ -43,20 +44,26 @@ def _base_path(settings: PipelineSettings, run_dir: Path) -> str:
     return resolve_pretrained(settings.model)
 
 
-def reevaluate_run(settings: PipelineSettings, run_dir: Path, name: str, log: Callable[[str], None]) -> Reevaluation:
-    """Score the run's adapter on `evaluation.split` with these settings; see the module docstring."""
+def reevaluate_run(settings: PipelineSettings, run_dir: Path, name: str, log: Callable[[str], None], adapter_kind: str = "final") -> Reevaluation:
+    """Score the run's adapter on `evaluation.split` with these settings; see the module docstring.
+
+    `adapter_kind`: "final" is the GRPO adapter when the run has one, else the SFT adapter; "sft" is always the SFT adapter.
+    """
     from datasets import load_from_disk
 
     if not (run_dir / "tokenized_splits" / "dataset").is_dir():
         raise ValueError(f"{run_dir}: not a finished run's folder (no tokenized_splits/dataset)")
-    adapter = next((p for p in (run_dir / "rl_adapter" / "adapter", run_dir / "lora_adapter" / "adapter") if p.is_dir()), None)
+    if adapter_kind not in ("final", "sft"):
+        raise ValueError(f"adapter {adapter_kind!r}: expected final or sft")
+    candidates = [run_dir / "lora_adapter" / "adapter"] if adapter_kind == "sft" else [run_dir / "rl_adapter" / "adapter", run_dir / "lora_adapter" / "adapter"]
+    adapter = next((p for p in candidates if p.is_dir()), None)
     if adapter is None:
         raise ValueError(f"{run_dir}: the run has no trained adapter (lora_adapter/adapter)")
     split = settings.evaluation.split
     rows = load_from_disk(str(run_dir / "tokenized_splits" / "dataset"))[split].to_list()
     if settings.evaluation.max_examples:
         rows = rows[: settings.evaluation.max_examples]
-    model, tokenizer = load_for_evaluation(_base_path(settings, run_dir), str(adapter), settings)
+    model, tokenizer = load_for_evaluation(base_model_of_run(settings, run_dir), str(adapter), settings)
     log(f"evaluating {adapter} on {len(rows)} {split} questions ({settings.generation.strategy})")
     started = time.perf_counter()
     evaluation = evaluate_model("adapter", model, tokenizer, rows, settings, log=log)

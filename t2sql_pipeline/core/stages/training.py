@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from t2sql_pipeline.core.records import (
     AdapterManifest,
@@ -12,8 +13,10 @@ from t2sql_pipeline.core.records import (
     SplitsManifest,
 )
 
-
 from t2sql_pipeline.core.stages.context import RunContext
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest) -> AdapterManifest:
@@ -107,18 +110,62 @@ def rl_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest,
         return adapter
     from datasets import load_from_disk
 
+    train = load_from_disk(splits.path)["train"]
+    return continue_with_grpo(ctx, base.path, adapter.path, adapter.mlflow_run_id, train, ctx.stage_dir("rl_adapter"))
+
+
+def continue_with_grpo(ctx: RunContext, base_path: str, sft_path: str, mlflow_run_id: str, train: Dataset, out: Path) -> AdapterManifest:
+    """Train GRPO from the SFT adapter at `sft_path` into `out`; curves `rl/*` and the rl settings go to the SFT's MLflow run."""
+    import json
+
     from t2sql_pipeline.core.registry.tracking import TrackedRun
     from t2sql_pipeline.core.training.grpo import train_grpo_adapter
 
-    data = load_from_disk(splits.path)
-    with TrackedRun.resume(ctx.tracking_uri, adapter.mlflow_run_id) as run:  # the SFT run: its params hold rl.* already
+    with TrackedRun.resume(ctx.tracking_uri, mlflow_run_id) as run:
+        # A tag, not params: the run's rl.* params were logged when SFT started and MLflow refuses to change a param.
+        run.client.set_tag(run.run_id, "rl_settings", json.dumps(ctx.settings.rl.model_dump(mode="json"), sort_keys=True))
 
         def record(metrics: dict[str, float], step: int) -> None:
             run.log_metrics({f"rl/{key}": value for key, value in metrics.items()}, step)  # beside, not over, the SFT curves
             if "reward" in metrics:
                 ctx.log(f"GRPO step {step}/{ctx.settings.rl.max_steps}: reward {metrics['reward']:.3f}")
 
-        manifest = train_grpo_adapter(base.path, adapter, data["train"], ctx.settings, ctx.stage_dir("rl_adapter"), metrics_sink=record, log=ctx.log)
+        manifest = train_grpo_adapter(base_path, sft_path, mlflow_run_id, train, ctx.settings, out, metrics_sink=record, log=ctx.log)
         run.log_artifacts(manifest.path, "rl_adapter")
         run.log_metrics({"rl/seconds": manifest.seconds}, manifest.global_step)
     return manifest
+
+
+def rl_adapter_of_finished_run(ctx: RunContext) -> AdapterManifest:
+    """GRPO on a finished run's SFT adapter (`t2sql rl-run`), without training SFT again; writes `<run>/rl_adapter/`.
+
+    Trains into `rl_adapter.partial/` and renames it when done, so an interrupted training is never
+    taken for a GRPO adapter (`t2sql evaluate-run` scores `rl_adapter/` when it is there).
+    """
+    import shutil
+
+    from datasets import load_from_disk
+    from mlflow import MlflowClient
+
+    from t2sql_pipeline.core.evaluation.rerun import base_model_of_run
+
+    splits, sft = ctx.run_dir / "tokenized_splits" / "dataset", ctx.run_dir / "lora_adapter" / "adapter"
+    if not ctx.run_dir.is_dir():
+        raise ValueError(f"{ctx.run_dir}: no such run folder")
+    if not splits.is_dir() or not sft.is_dir():
+        raise ValueError(f"{ctx.run_dir}: not a finished run's folder (needs tokenized_splits/dataset and lora_adapter/adapter)")
+    final = ctx.run_dir / "rl_adapter"
+    if final.exists():
+        raise ValueError(f"{final}: the run already has a GRPO adapter; move it away to train another")
+    client = MlflowClient(ctx.tracking_uri)
+    experiment = client.get_experiment_by_name(ctx.settings.experiment.name)
+    runs = [] if experiment is None else client.search_runs([experiment.experiment_id], f"tags.`mlflow.runName` = '{ctx.run_dir.name}'", max_results=2)
+    if len(runs) != 1:
+        raise ValueError(f"{ctx.tracking_uri}: {len(runs)} MLflow runs named {ctx.run_dir.name!r} in experiment {ctx.settings.experiment.name!r}, expected 1")
+    partial = ctx.run_dir / "rl_adapter.partial"
+    shutil.rmtree(partial, ignore_errors=True)  # what an interrupted rl-run left
+    manifest = continue_with_grpo(
+        ctx, base_model_of_run(ctx.settings, ctx.run_dir), str(sft), runs[0].info.run_id, load_from_disk(str(splits))["train"], partial
+    )
+    partial.rename(final)
+    return manifest.model_copy(update={"path": str(final / "adapter"), "loss_curve_path": str(final / "loss_curve.png")})

@@ -68,14 +68,15 @@ def build_grpo_config(settings: PipelineSettings, output_dir: Path) -> GRPOConfi
 
 def train_grpo_adapter(
     base_model_path: str,
-    sft: AdapterManifest,
+    sft_path: str,
+    mlflow_run_id: str,
     train_dataset: Dataset,
     settings: PipelineSettings,
     output_dir: Path,
     metrics_sink: MetricsSink | None = None,
     log: Callable[[str], None] = print,
 ) -> AdapterManifest:
-    """Continue `sft`'s adapter with GRPO on the training split; save it to `output_dir/adapter` (its record says where it started)."""
+    """Continue the SFT adapter at `sft_path` with GRPO on the training split; save it to `output_dir/adapter` (its record says where it started)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOTrainer
@@ -83,7 +84,7 @@ def train_grpo_adapter(
     from t2sql_pipeline.core.training.sft import build_metrics_callback
 
     rl = settings.rl
-    tokenizer = AutoTokenizer.from_pretrained(sft.path)
+    tokenizer = AutoTokenizer.from_pretrained(sft_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows = train_dataset.to_list()
@@ -97,7 +98,7 @@ def train_grpo_adapter(
     )
     plan = resolve_hardware(settings)
     base = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=plan.compute_dtype)
-    model = PeftModel.from_pretrained(base, sft.path, is_trainable=True)
+    model = PeftModel.from_pretrained(base, sft_path, is_trainable=True)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[reward],
@@ -118,7 +119,7 @@ def train_grpo_adapter(
     trainable, total = trainer.model.get_nb_trainable_parameters()
     return AdapterManifest(
         path=str(adapter_dir),
-        mlflow_run_id=sft.mlflow_run_id,
+        mlflow_run_id=mlflow_run_id,
         global_step=result.global_step,
         train_loss=float(result.training_loss),
         eval_loss=None,
@@ -128,5 +129,5 @@ def train_grpo_adapter(
         seconds=seconds,
         loss_curve_path=str(draw_loss_curve(history, output_dir / "loss_curve.png")),
         hardware_fallbacks=list(plan.fallbacks),
-        starts_from=sft.path,
+        starts_from=sft_path,
     )

@@ -46,7 +46,9 @@ def test_a_few_grpo_steps_continue_the_sft_adapter_and_log_the_reward(tmp_path: 
     )  # fmt: skip
     sft = train_adapter(base, data, data, settings, tmp_path / "sft", log=lambda _m: None, mlflow_run_id="run-1")
     logged: list[tuple[int, dict[str, float]]] = []
-    grpo = train_grpo_adapter(base, sft, data, settings, tmp_path / "grpo", metrics_sink=lambda m, s: logged.append((s, m)), log=lambda _m: None)
+    grpo = train_grpo_adapter(
+        base, sft.path, sft.mlflow_run_id, data, settings, tmp_path / "grpo", metrics_sink=lambda m, s: logged.append((s, m)), log=lambda _m: None
+    )
 
     assert grpo.starts_from == sft.path and grpo.mlflow_run_id == "run-1" and grpo.global_step == 2
     assert Path(grpo.path, "adapter_model.safetensors").is_file() and Path(grpo.loss_curve_path).is_file()
