@@ -79,6 +79,7 @@ def train_grpo_adapter(
     """Continue the SFT adapter at `sft_path` with GRPO on the training split; save it to `output_dir/adapter` (its record says where it started)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.trainer_callback import PrinterCallback
     from trl import GRPOTrainer
 
     from t2sql_pipeline.core.training.sft import build_metrics_callback
@@ -107,6 +108,7 @@ def train_grpo_adapter(
         processing_class=tokenizer,
         callbacks=[build_metrics_callback(metrics_sink)],
     )
+    trainer.remove_callback(PrinterCallback)  # as in SFT: metrics go to the sink (MLflow), not to stdout
     log(f"GRPO from the SFT adapter: {rl.max_steps} steps, {rl.num_generations} completions per prompt, reward {reward.weights}")
     started = time.perf_counter()
     result = trainer.train()
