@@ -46,6 +46,11 @@ def test_grpo_on_a_finished_run_then_both_adapters_scored(tmp_path: Path, monkey
     assert scored == {"grpo": str(run_dir / "rl_adapter" / "adapter"), "sft": str(run_dir / "lora_adapter" / "adapter")}
 
     capsys.readouterr()
+    assert main([*evaluate, "--adapter", "sft", "--name", "sft"]) == 2  # an earlier evaluation is never overwritten
+    assert (
+        capsys.readouterr().err.strip()
+        == f"t2sql evaluate-run: error: {run_dir / 'evaluations' / 'sft'}: an evaluation of that name exists; choose another --name"
+    )
     assert main(["rl-run", "--experiment", "demo", "--run", "sft-only", *SETTINGS]) == 2
     assert capsys.readouterr().err.strip() == (
         f"t2sql rl-run: error: {run_dir / 'rl_adapter'}: the run already has a GRPO adapter; move it away to train another"

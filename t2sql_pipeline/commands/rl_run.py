@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(f"t2sql rl-run: error: {error}", file=sys.stderr)
         return 2
-    print(f"GRPO adapter: {manifest.path} ({manifest.global_step} steps, {manifest.seconds / 60:.1f} min); MLflow run {manifest.mlflow_run_id} (curves rl/*)")
+    took = f"{manifest.seconds:.0f} s" if manifest.seconds < 120 else f"{manifest.seconds / 60:.1f} min"
+    print(f"GRPO adapter: {manifest.path} ({manifest.global_step} steps, {took}); MLflow run {manifest.mlflow_run_id} (curves rl/*)")
     print(f"score it: t2sql evaluate-run --experiment {args.experiment} --run {args.run}")
     return 0

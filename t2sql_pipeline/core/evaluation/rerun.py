@@ -59,6 +59,9 @@ def reevaluate_run(settings: PipelineSettings, run_dir: Path, name: str, log: Ca
     adapter = next((p for p in candidates if p.is_dir()), None)
     if adapter is None:
         raise ValueError(f"{run_dir}: the run has no trained adapter (lora_adapter/adapter)")
+    out = run_dir / "evaluations" / name
+    if out.exists():
+        raise ValueError(f"{out}: an evaluation of that name exists; choose another --name")
     split = settings.evaluation.split
     rows = load_from_disk(str(run_dir / "tokenized_splits" / "dataset"))[split].to_list()
     if settings.evaluation.max_examples:
@@ -67,8 +70,7 @@ def reevaluate_run(settings: PipelineSettings, run_dir: Path, name: str, log: Ca
     log(f"evaluating {adapter} on {len(rows)} {split} questions ({settings.generation.strategy})")
     started = time.perf_counter()
     evaluation = evaluate_model("adapter", model, tokenizer, rows, settings, log=log)
-    out = run_dir / "evaluations" / name
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True)
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as handle:
         for record in evaluation.records:
             handle.write(json.dumps({"model": "adapter", **asdict(record)}) + "\n")
