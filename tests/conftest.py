@@ -9,6 +9,19 @@ from pathlib import Path
 import pytest
 
 # The smallest demo that still runs every stage (also what tests/assets/test_materialize.py materializes).
+# Every asset of the pipeline, in the order they materialize (one list for the definition, job and UI tests).
+PIPELINE_ASSETS = (
+    "raw_spider",
+    "raw_bird",
+    "stratified_sample",
+    "base_model",
+    "tokenized_splits",
+    "lora_adapter",
+    "rl_adapter",
+    "evaluation_report",
+    "registered_adapter",
+)
+
 TINY_PIPELINE = [
     "data.synthetic.rows_per_table=30",
     "data.synthetic.spider_questions_per_database=40",

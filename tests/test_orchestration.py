@@ -20,19 +20,10 @@ from t2sql_pipeline.core.settings import load_settings
 from t2sql_pipeline.definitions import defs
 from t2sql_pipeline.orchestration import ACCELERATOR_POOL, MAX_RUNTIME_TAG, champion_promoted, raw_data_changed
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
+from tests.conftest import PIPELINE_ASSETS
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_ASSETS = {
-    "raw_spider",
-    "raw_bird",
-    "stratified_sample",
-    "base_model",
-    "tokenized_splits",
-    "lora_adapter",
-    "rl_adapter",
-    "evaluation_report",
-    "registered_adapter",
-}
+ALL_ASSETS = set(PIPELINE_ASSETS)
 
 
 def _job_assets(name: str) -> set[str]:

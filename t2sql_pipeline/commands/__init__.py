@@ -26,6 +26,17 @@ def add_strategy_arguments(parser: object) -> None:
     parser.add_argument("--candidates", type=int, default=None, metavar="N", help="candidates per question with execution_vote (default: the model's own, 8)")  # type: ignore[attr-defined]
 
 
+def add_finished_run_arguments(parser: object, set_example: str) -> None:
+    """`--experiment`, `--run` and `--set`: the commands that work on a finished run's folder (evaluate-run, rl-run)."""
+    parser.add_argument("--experiment", required=True, help="the run's experiment (name under configs/experiments/ or a YAML path)")  # type: ignore[attr-defined]
+    parser.add_argument(  # type: ignore[attr-defined]
+        "--run", required=True, metavar="RUN_ID", help="the run's folder name under <state>/artifacts/<experiment>/ (e.g. cli-20261130-094156)"
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=f"override a setting (repeatable), e.g. {set_example}"
+    )  # type: ignore[attr-defined]
+
+
 def strategy_params(args: object) -> dict[str, object]:
     """The predict-time params the flags ask for (empty: the model's own settings)."""
     params: dict[str, object] = {}

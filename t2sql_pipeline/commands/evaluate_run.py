@@ -9,13 +9,13 @@ import time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from t2sql_pipeline.commands import add_finished_run_arguments
+
     parser = subparsers.add_parser(
         "evaluate-run",
         help="score a finished run's adapter again with other generation settings (e.g. execution-guided voting), without training",
     )
-    parser.add_argument("--experiment", required=True, help="the run's experiment (name under configs/experiments/ or a YAML path)")
-    parser.add_argument("--run", required=True, metavar="RUN_ID", help="the run's folder name under <state>/artifacts/<experiment>/ (e.g. cli-20261130-094156)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
+    add_finished_run_arguments(parser, "generation.strategy=execution_vote")
     parser.add_argument("--name", help="folder name under <run>/evaluations/ (default: a timestamp and the strategy)")
     parser.add_argument(
         "--adapter",

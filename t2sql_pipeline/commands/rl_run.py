@@ -8,15 +8,13 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from t2sql_pipeline.commands import add_finished_run_arguments
+
     parser = subparsers.add_parser(
         "rl-run",
         help="continue a finished run's SFT adapter with GRPO (the rl.* settings) into <run>/rl_adapter/, without training SFT again; score it with t2sql evaluate-run",
     )
-    parser.add_argument("--experiment", required=True, help="the run's experiment (name under configs/experiments/ or a YAML path)")
-    parser.add_argument("--run", required=True, metavar="RUN_ID", help="the run's folder name under <state>/artifacts/<experiment>/ (e.g. cli-20261130-094156)")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable), e.g. rl.max_steps=30"
-    )
+    add_finished_run_arguments(parser, "rl.max_steps=30")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an expected error too")
     parser.set_defaults(func=run)
 

@@ -2,18 +2,9 @@ import subprocess
 import sys
 
 from t2sql_pipeline.definitions import defs
+from tests.conftest import PIPELINE_ASSETS
 
-EXPECTED_ASSETS = {
-    "raw_spider",
-    "raw_bird",
-    "stratified_sample",
-    "base_model",
-    "tokenized_splits",
-    "lora_adapter",
-    "rl_adapter",
-    "evaluation_report",
-    "registered_adapter",
-}
+EXPECTED_ASSETS = set(PIPELINE_ASSETS)
 
 
 def test_definitions_hold_the_pipeline_assets_in_groups() -> None:

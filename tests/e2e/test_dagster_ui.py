@@ -16,20 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import QUICK_DEMO
+from tests.conftest import PIPELINE_ASSETS, QUICK_DEMO
 from tests.e2e.conftest import DagsterUI
 
-ASSETS = (
-    "raw_spider",
-    "raw_bird",
-    "stratified_sample",
-    "base_model",
-    "tokenized_splits",
-    "lora_adapter",
-    "rl_adapter",
-    "evaluation_report",
-    "registered_adapter",
-)
+ASSETS = PIPELINE_ASSETS
 RUN_CONFIG = "resources:\n  settings:\n    config:\n      experiment: demo\n      overrides:\n" + "".join(f"        - {o}\n" for o in QUICK_DEMO)
 RUN_TIMEOUT_S = 900  # a quick demo run: ~2 minutes on two idle cores, over 10 when other jobs share them
 UI_TIMEOUT_MS = 60_000
