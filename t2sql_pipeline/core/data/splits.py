@@ -38,17 +38,19 @@ def split_examples(
     test_fraction: float,
     seed: int,
     test_databases: list[str] | tuple[str, ...] = (),
+    validation_databases: list[str] | tuple[str, ...] = (),
 ) -> dict[str, list[Example]]:
     """Group examples (by database, or by question+database), shuffle groups, fill test then validation.
 
     `official_dev`: test is the source's `dev` split as released (`test_fraction` unused);
     validation and train are cut by question from the rest. `test_databases` (by database only):
-    these whole databases are the test split, the same in every run; validation is cut from the rest.
+    these whole databases are the test split, the same in every run; validation is cut from the rest,
+    or is `validation_databases` whole when given (so recipes on different training data compare).
     """
     if mode == "official_dev":
         return _split_official_dev(examples, validation_fraction, seed)
     if test_databases:
-        return _split_fixed_test_databases(examples, list(test_databases), validation_fraction, seed)
+        return _split_fixed_test_databases(examples, list(test_databases), validation_fraction, seed, list(validation_databases))
     groups: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
         key = f"{example.source}:{example.db_id}" if mode == "by_database" else question_key(example)
@@ -71,11 +73,21 @@ def split_examples(
     return splits
 
 
-def _split_fixed_test_databases(examples: list[Example], test_databases: list[str], validation_fraction: float, seed: int) -> dict[str, list[Example]]:
+def _split_fixed_test_databases(
+    examples: list[Example], test_databases: list[str], validation_fraction: float, seed: int, validation_databases: list[str]
+) -> dict[str, list[Example]]:
     present = {e.db_id for e in examples}
-    if missing := [db for db in test_databases if db not in present]:
-        raise ValueError(f"splits.test_databases: no loaded examples for {missing} (loaded databases: {sorted(present)})")
+    for key, wanted in (("test_databases", test_databases), ("validation_databases", validation_databases)):
+        if missing := [db for db in wanted if db not in present]:
+            raise ValueError(f"splits.{key}: no loaded examples for {missing} (loaded databases: {sorted(present)})")
     chosen = set(test_databases)
+    if validation_databases:
+        fixed = set(validation_databases)
+        return {
+            "train": [e for e in examples if e.db_id not in chosen | fixed],
+            "validation": [e for e in examples if e.db_id in fixed],
+            "test": [e for e in examples if e.db_id in chosen],
+        }
     groups: dict[str, list[Example]] = defaultdict(list)
     for example in examples:
         if example.db_id not in chosen:

@@ -52,8 +52,10 @@ def source_fingerprint(name: str, settings: PipelineSettings) -> dict[str, Any]:
             "tables": folder_fingerprint(resolve_data_path(source.tables_path)),
             "databases": folder_fingerprint(resolve_data_path(source.databases_path)),
         }
-    assert source.path is not None  # enforced by SourceSettings
-    return {"kind": "local", "splits": splits, "files": folder_fingerprint(resolve_data_path(source.path))}
+    folders = source.folders()
+    if list(folders) == [source.path]:  # one folder: the fingerprint recorded before split_paths existed
+        return {"kind": "local", "splits": splits, "files": folder_fingerprint(resolve_data_path(source.path))}
+    return {"kind": "local", "splits": splits, "files": {",".join(s): folder_fingerprint(resolve_data_path(f)) for f, s in folders.items()}}
 
 
 def folder_fingerprint(path: Path) -> str:

@@ -33,6 +33,7 @@ class SourceSettings(_Strict):
     kind: Literal["none", "synthetic", "local", "hub"]
     path: str | None = None  # relative paths (here and below) resolve against the checkout root
     splits: Annotated[list[str], Field(min_length=1)]
+    split_paths: dict[str, str] | None = None  # local: a folder per split where they differ (e.g. train from spider-train); others come from `path`
     hub_id: str | None = None  # hub: dataset id; null uses the source's default (xlangai/spider, birdsql/bird23-train-filtered)
     hub_revision: str | None = None  # hub: a commit or tag, for reproducible loads
     tables_path: str | None = None  # hub: Spider-format tables JSON (hub copies carry no schemas)
@@ -40,11 +41,25 @@ class SourceSettings(_Strict):
 
     @model_validator(mode="after")
     def _paths_for_kind(self) -> SourceSettings:
-        if self.kind == "local" and not self.path:
-            raise ValueError("a 'local' source needs 'path' (the official release folder)")
+        split_paths = self.split_paths or {}
+        if unknown := sorted(set(split_paths) - set(self.splits)):
+            raise ValueError(f"split_paths names splits {unknown} that are not in splits {self.splits}")
+        if split_paths and self.kind != "local":
+            raise ValueError("split_paths is for 'local' sources (a release folder per split)")
+        if self.kind == "local" and not self.path and (without := sorted(set(self.splits) - set(split_paths))):
+            raise ValueError(f"a 'local' source needs 'path' (the official release folder) for splits {without}")
         if self.kind == "hub" and not (self.tables_path and self.databases_path):
             raise ValueError("a 'hub' source needs 'tables_path' and 'databases_path': hub copies carry no schemas or databases")
         return self
+
+    def folders(self) -> dict[str, list[str]]:
+        """local: each configured folder (as written) and the splits read from it, in `splits` order."""
+        by_folder: dict[str, list[str]] = {}
+        for split in self.splits:
+            folder = (self.split_paths or {}).get(split) or self.path
+            assert folder is not None  # enforced above
+            by_folder.setdefault(folder, []).append(split)
+        return by_folder
 
 
 class DataSettings(_Strict):
@@ -64,11 +79,16 @@ class SplitSettings(_Strict):
     validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     test_databases: list[str] = []  # by_database: these whole databases are the test split (test_fraction unused)
+    validation_databases: list[str] = []  # with test_databases: these whole databases are validation (validation_fraction unused)
 
     @model_validator(mode="after")
     def _leave_room_for_training(self) -> SplitSettings:
         if self.test_databases and self.mode != "by_database":
             raise ValueError("test_databases needs mode 'by_database'")
+        if self.validation_databases and not self.test_databases:
+            raise ValueError("validation_databases needs test_databases (fixed held-out databases)")
+        if both := sorted(set(self.validation_databases) & set(self.test_databases)):
+            raise ValueError(f"databases {both} are in both test_databases and validation_databases")
         if self.validation_fraction + self.test_fraction >= 1.0:
             raise ValueError("validation_fraction + test_fraction must leave data for training (< 1)")
         return self

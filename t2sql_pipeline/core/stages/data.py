@@ -52,11 +52,19 @@ def sample(ctx: RunContext, raws: list[RawDataManifest]) -> SampleManifest:
     if not population:
         raise ValueError(f"no examples to sample: {describe_empty_sources(ctx.settings, raws)}")
     s = ctx.settings.sample
-    result = stratified_sample(population, s.fraction, s.evidence_length_buckets, ctx.settings.experiment.seed)
+    # Fixed held-out databases are kept whole, so every training size is scored on the same questions.
+    held_out = set(ctx.settings.splits.test_databases) | set(ctx.settings.splits.validation_databases)
+    kept_whole = [e for e in population if e.db_id in held_out]
+    sampled_from = [e for e in population if e.db_id not in held_out] or population
+    result = stratified_sample(sampled_from, s.fraction, s.evidence_length_buckets, ctx.settings.experiment.seed)
+    if kept_whole and sampled_from is not population:
+        ctx.log(f"sample: {len(result.examples)} of {len(sampled_from)} examples drawn; the {len(kept_whole)} of the held-out databases kept whole")
+    else:
+        kept_whole = []
     return SampleManifest(
-        path=str(write_examples(result.examples, ctx.stage_dir("stratified_sample") / "examples.parquet")),
+        path=str(write_examples(sorted(result.examples + kept_whole, key=lambda e: e.example_id), ctx.stage_dir("stratified_sample") / "examples.parquet")),
         n_population=len(population),
-        n_sample=len(result.examples),
+        n_sample=len(result.examples) + len(kept_whole),
         strata=result.strata,
         max_shift_pct_points=result.max_shift_pct_points,
         tolerance_pct_points=s.tolerance_pct_points,
@@ -106,7 +114,9 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
 
     s = ctx.settings
     examples = read_examples(Path(sampled.path))
-    splits = split_examples(examples, s.splits.mode, s.splits.validation_fraction, s.splits.test_fraction, s.experiment.seed, s.splits.test_databases)
+    splits = split_examples(
+        examples, s.splits.mode, s.splits.validation_fraction, s.splits.test_fraction, s.experiment.seed, s.splits.test_databases, s.splits.validation_databases
+    )
     leaks = find_leaks(splits, by_database=s.splits.mode == "by_database")
     if leaks:
         raise RuntimeError(f"split leak (a bug): {leaks[:5]}")

@@ -98,16 +98,25 @@ def test_quantization_config_fields(quant_type: str, double: bool, dtype: str) -
 
 def test_cuda_only_settings_fall_back_on_cpu_with_a_named_message() -> None:
     settings = tiny_settings("training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true", "training.packing=true")
-    plan = resolve_hardware(settings, cuda=False)
+    plan = resolve_hardware(settings, cuda=False, bf16_supported=False)
     assert (plan.precision, plan.optimizer, plan.load_in_4bit, plan.compute_dtype) == ("fp32", "adamw_torch", False, "float32")
     assert (plan.packing, plan.attention) == (False, "sdpa")
     assert len(plan.fallbacks) == 3
     assert "training.optimizer=paged_adamw_8bit" in plan.fallbacks[0] and "adamw_torch" in plan.fallbacks[0]
     assert "quantization.load_in_4bit" in plan.fallbacks[1]
     assert "training.packing=true needs FlashAttention" in plan.fallbacks[2] and "padded batches" in plan.fallbacks[2]
-    assert resolve_hardware(tiny_settings("training.packing=false"), cuda=False).fallbacks == ()
-    with pytest.raises(ValueError, match="training.precision=bf16 needs a CUDA GPU"):
-        resolve_hardware(tiny_settings("training.precision=bf16"), cuda=False)
+    assert resolve_hardware(tiny_settings("training.packing=false"), cuda=False, bf16_supported=False).fallbacks == ()
+    with pytest.raises(ValueError, match="training.precision=bf16: this CPU has no bf16 units"):
+        resolve_hardware(tiny_settings("training.precision=bf16"), cuda=False, bf16_supported=False)
+    with pytest.raises(ValueError, match="training.precision=fp16 needs a CUDA GPU"):
+        resolve_hardware(tiny_settings("training.precision=fp16"), cuda=False, bf16_supported=True)
+
+
+def test_cpu_with_bf16_units_trains_in_bf16_autocast_over_float32_weights() -> None:
+    plan = resolve_hardware(tiny_settings(), cuda=False, bf16_supported=True)
+    assert (plan.precision, plan.compute_dtype) == ("bf16", "float32")
+    assert resolve_hardware(tiny_settings("training.precision=bf16"), cuda=False, bf16_supported=True).precision == "bf16"
+    assert resolve_hardware(tiny_settings("training.precision=fp32"), cuda=False, bf16_supported=True).precision == "fp32"
 
 
 def test_cuda_plan_uses_the_settings() -> None:

@@ -43,10 +43,19 @@ def load_source(source: Source, data: DataSettings, work_dir: Path, seed: int) -
             write_synthetic_spider(root, synthetic.databases, synthetic.rows_per_table, synthetic.spider_questions_per_database, seed)
         else:
             write_synthetic_bird(root, synthetic.databases, synthetic.rows_per_table, synthetic.bird_questions_per_database, seed)
-    else:
-        assert settings.path is not None  # enforced by SourceSettings
-        root = resolve_data_path(settings.path)
+        return _loader(source)(root, list(settings.splits))
+    parts = []
+    for folder, splits in settings.folders().items():
+        key = f"data.{source}.split_paths.{splits[0]}" if folder != settings.path else f"data.{source}.path"
+        root = resolve_data_path(folder)
         if not root.is_dir():
-            raise SourceFormatError(f"data.{source}.path: {root} is not a directory")
-    loader = load_spider_local if source == "spider" else load_bird_local
-    return loader(root, list(settings.splits))
+            raise SourceFormatError(f"{key}: {root} is not a directory")
+        try:
+            parts.append(_loader(source)(root, splits))
+        except SourceFormatError as error:
+            raise SourceFormatError(f"{key}: {error}") from None
+    return LoadResult([e for part in parts for e in part.examples], [x for part in parts for x in part.excluded])
+
+
+def _loader(source: Source):
+    return load_spider_local if source == "spider" else load_bird_local

@@ -40,7 +40,9 @@ def load_spider_local(root: Path, splits: list[str], *, check_gold: bool = True)
     for split in splits:
         for filename, required in SPLIT_FILES[split]:
             path = root / filename
-            if not path.is_file() and not required:
+            if not path.is_file():
+                if required:
+                    raise SourceFormatError(f"{root} has no Spider split {split!r}: {filename} not found")
                 continue
             for index, record in enumerate(read_json_list(path)):
                 db_id = field_of(record, "db_id", path, index)
