@@ -38,7 +38,9 @@ def resolve_hardware(
         if t.precision == "fp16":
             raise ValueError("training.precision=fp16 needs a CUDA GPU; use 'auto', 'bf16' (CPUs with bf16 units) or 'fp32' on CPU")
         if t.precision == "bf16" and not bf16_supported:
-            raise ValueError("training.precision=bf16: this CPU has no bf16 units (AVX512-BF16 or AMX) and torch would emulate them slowly; use 'auto' or 'fp32'")
+            raise ValueError(
+                "training.precision=bf16: this CPU has no bf16 units (AVX512-BF16 or AMX) and torch would emulate them slowly; use 'auto' or 'fp32'"
+            )
         precision = "bf16" if t.precision in {"auto", "bf16"} and bf16_supported else "fp32"
     elif t.precision == "auto":
         precision = "bf16" if bf16_supported else "fp16"
