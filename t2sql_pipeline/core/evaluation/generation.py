@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,11 +51,15 @@ def generate_answers(
     max_new_tokens: int,
     batch_size: int,
     on_batch: Callable[[int, int], None] | None = None,
+    grammars: Sequence[Any] | None = None,
+    prefixes: Sequence[str] | None = None,
 ) -> list[GeneratedAnswer]:
     """Greedy decoding of every prompt; batches are length-sorted and left-padded, answers return in input order.
 
     Each row stops at its own end-of-turn token (a finished row only receives padding), and a batch stops
-    as soon as every row has finished. `on_batch(done, total)` is called after each batch.
+    as soon as every row has finished. `on_batch(done, total)` is called after each batch. `grammars`
+    (one compiled schema grammar per prompt, `SchemaConstraints`) constrains each answer to its
+    grammar; `prefixes` are text the prompts already end with that the grammar must first read (completion).
     """
     import torch
 
@@ -69,10 +73,12 @@ def generate_answers(
         batch = order[start : start + batch_size]
         input_ids, attention = left_padded([prompts[i] for i in batch], pad_id)
         width = input_ids.shape[1]
+        processors = grammar_processors(grammars, prefixes, batch)
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
+                logits_processor=processors,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 use_cache=True,
@@ -88,3 +94,15 @@ def generate_answers(
         if on_batch is not None:
             on_batch(min(start + batch_size, len(order)), len(order))
     return [answer for answer in answers if answer is not None]
+
+
+def grammar_processors(grammars: Sequence[Any] | None, prefixes: Sequence[str] | None, rows: Sequence[int]) -> Any:
+    """A logits-processor list constraining batch row j to `grammars[rows[j]]` (None: free decoding)."""
+    if grammars is None:
+        return None
+    from transformers import LogitsProcessorList
+
+    from t2sql_pipeline.core.evaluation.constrained_decoding import GrammarLogitsProcessor
+
+    batch_prefixes = [prefixes[i] for i in rows] if prefixes is not None else None
+    return LogitsProcessorList([GrammarLogitsProcessor([grammars[i] for i in rows], batch_prefixes)])

@@ -92,14 +92,25 @@ class _Answer:
     new_tokens: int
 
 
+def schema_grammars(model: Any, tokenizer: Any, db_paths: list[Path], settings: PipelineSettings) -> list[Any] | None:
+    """One compiled grammar per question when `generation.constrained` is `schema`, else None (free decoding)."""
+    if settings.generation.constrained == "none":
+        return None
+    from t2sql_pipeline.core.evaluation.constrained_decoding import SchemaConstraints
+
+    return SchemaConstraints.for_model(model, tokenizer).for_databases(db_paths)
+
+
 def vote_answers(
     model: Any, tokenizer: Any, prompts: list[list[int]], db_paths: list[Path], settings: PipelineSettings, on_batch: Callable[[int, int], None]
 ) -> tuple[list[_Answer], list[VoteOutcome]]:
     """`generation.num_candidates` sampled answers per question, voted by execution; greedy answers only where none ran."""
     g = settings.generation
+    grammars = schema_grammars(model, tokenizer, db_paths, settings)
     sampled = sample_answers(
         model, tokenizer, prompts, num_candidates=g.num_candidates, temperature=g.temperature, top_p=g.top_p,
         max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=settings.experiment.seed, on_batch=on_batch,
+        grammars=grammars,
     )  # fmt: skip
     limits = ExecLimits(timeout_s=g.vote_timeout_s)
     answers: list[_Answer | None] = []
@@ -112,7 +123,10 @@ def vote_answers(
         votes.append(outcome)
     fallback = [i for i, answer in enumerate(answers) if answer is None]
     if fallback:  # no candidate ran: the greedy answer stands
-        greedy = generate_answers(model, tokenizer, [prompts[i] for i in fallback], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
+        fallback_grammars = [grammars[i] for i in fallback] if grammars is not None else None
+        greedy = generate_answers(
+            model, tokenizer, [prompts[i] for i in fallback], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, grammars=fallback_grammars
+        )
         for i, answer in zip(fallback, greedy, strict=True):
             answers[i] = _Answer(answer.text, extract_sql(answer.text), answer.stopped, answer.new_tokens)
     return [a for a in answers if a is not None], votes
@@ -137,7 +151,8 @@ def evaluate_model(
         votes = list(voted)
     else:
         g = settings.generation
-        greedy = generate_answers(model, tokenizer, prompts, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, on_batch=progress)
+        grammars = schema_grammars(model, tokenizer, [Path(row["db_path"]) for row in rows], settings)
+        greedy = generate_answers(model, tokenizer, prompts, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, on_batch=progress, grammars=grammars)
         answers = [_Answer(a.text, extract_sql(a.text), a.stopped, a.new_tokens) for a in greedy]
     seconds = time.perf_counter() - started
     predicted = [answer.sql for answer in answers]

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from t2sql_pipeline.core.evaluation.generation import left_padded
+from t2sql_pipeline.core.evaluation.generation import grammar_processors, left_padded
 from t2sql_pipeline.core.sql.execution import ExecResult
 from t2sql_pipeline.core.sql.result_match import spider_rows_match
 
@@ -108,11 +108,13 @@ def sample_answers(
     batch_size: int,
     seed: int = 0,
     on_batch: Callable[[int, int], None] | None = None,
+    grammars: Sequence[Any] | None = None,
 ) -> list[list[SampledAnswer]]:
     """`num_candidates` sampled answers per prompt, drawn in one `generate` call per batch of prompts.
 
     A batch holds about `batch_size` sequences (prompts x candidates); left-padded like the greedy path.
-    The log-probabilities are those of the sampling distribution (after temperature and top-p).
+    The log-probabilities are those of the sampling distribution (after temperature and top-p and, with
+    `grammars` (one per prompt), the grammar mask: every candidate is constrained to its prompt's grammar).
     """
     import torch
 
@@ -129,10 +131,13 @@ def sample_answers(
         batch = prompts[start : start + per_batch]
         input_ids, attention = left_padded(batch, pad_id)
         width = input_ids.shape[1]
+        # generate repeats each prompt num_candidates times in a row: row = prompt x num_candidates + k
+        rows = [start + p for p in range(len(batch)) for _ in range(num_candidates)]
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
+                logits_processor=grammar_processors(grammars, None, rows),
                 max_new_tokens=max_new_tokens,
                 do_sample=True,
                 temperature=temperature,

@@ -180,6 +180,7 @@ class GenerationSettings(_Strict):
     temperature: Annotated[float, Field(gt=0.0)] = 0.8
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     vote_timeout_s: Annotated[float, Field(gt=0.0)] = 5.0
+    constrained: Literal["none", "schema"] = "none"  # schema: each answer is decoded inside its database's grammar
 
 
 class RewardSettings(_Strict):
