@@ -25,10 +25,6 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
-class PrefixRejected(ValueError):
-    """A completion prefix that the database's grammar cannot continue."""
-
-
 class SchemaConstraints:
     """Compiled schema grammars for one tokenizer, one per database (compiled once, then reused)."""
 
@@ -63,20 +59,16 @@ class SchemaConstraints:
 class GrammarLogitsProcessor(LogitsProcessor):
     """A transformers logits processor with one grammar matcher per row of the batch.
 
-    Row `i` follows `grammars[i]`, already advanced through `prefixes[i]` when given (completion: the
-    SQL the user typed). Rows that have ended (end-of-turn accepted) are left alone: generate pads them.
+    Row `i` follows `grammars[i]`. Rows that have ended (end-of-turn accepted) are left alone: generate pads them.
     Use one instance per `generate` call.
     """
 
-    def __init__(self, grammars: Sequence[Any], prefixes: Sequence[str] | None = None) -> None:
+    def __init__(self, grammars: Sequence[Any]) -> None:
         import xgrammar
 
         if not grammars:
             raise ValueError("GrammarLogitsProcessor needs one grammar per row, got none")
         self._matchers = [xgrammar.GrammarMatcher(grammar) for grammar in grammars]
-        for row, prefix in enumerate(prefixes or ()):
-            if prefix and not self._matchers[row].accept_string(prefix):
-                raise PrefixRejected(f"the database's grammar cannot continue the prefix {prefix!r}")
         self._bitmask = xgrammar.allocate_token_bitmask(len(grammars), grammars[0].tokenizer_info.vocab_size)
         self._started = False
 

@@ -52,14 +52,12 @@ def generate_answers(
     batch_size: int,
     on_batch: Callable[[int, int], None] | None = None,
     grammars: Sequence[Any] | None = None,
-    prefixes: Sequence[str] | None = None,
 ) -> list[GeneratedAnswer]:
     """Greedy decoding of every prompt; batches are length-sorted and left-padded, answers return in input order.
 
     Each row stops at its own end-of-turn token (a finished row only receives padding), and a batch stops
     as soon as every row has finished. `on_batch(done, total)` is called after each batch. `grammars`
-    (one compiled schema grammar per prompt, `SchemaConstraints`) constrains each answer to its
-    grammar; `prefixes` are text the prompts already end with that the grammar must first read (completion).
+    (one compiled schema grammar per prompt, `SchemaConstraints`) constrains each answer to its grammar.
     """
     import torch
 
@@ -73,7 +71,7 @@ def generate_answers(
         batch = order[start : start + batch_size]
         input_ids, attention = left_padded([prompts[i] for i in batch], pad_id)
         width = input_ids.shape[1]
-        processors = grammar_processors(grammars, prefixes, batch)
+        processors = grammar_processors(grammars, batch)
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),
@@ -96,7 +94,7 @@ def generate_answers(
     return [answer for answer in answers if answer is not None]
 
 
-def grammar_processors(grammars: Sequence[Any] | None, prefixes: Sequence[str] | None, rows: Sequence[int]) -> Any:
+def grammar_processors(grammars: Sequence[Any] | None, rows: Sequence[int]) -> Any:
     """A logits-processor list constraining batch row j to `grammars[rows[j]]` (None: free decoding)."""
     if grammars is None:
         return None
@@ -104,5 +102,4 @@ def grammar_processors(grammars: Sequence[Any] | None, prefixes: Sequence[str] |
 
     from t2sql_pipeline.core.evaluation.constrained_decoding import GrammarLogitsProcessor
 
-    batch_prefixes = [prefixes[i] for i in rows] if prefixes is not None else None
-    return LogitsProcessorList([GrammarLogitsProcessor([grammars[i] for i in rows], batch_prefixes)])
+    return LogitsProcessorList([GrammarLogitsProcessor([grammars[i] for i in rows])])

@@ -137,7 +137,7 @@ def sample_answers(
             output = model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
-                logits_processor=grammar_processors(grammars, None, rows),
+                logits_processor=grammar_processors(grammars, rows),
                 max_new_tokens=max_new_tokens,
                 do_sample=True,
                 temperature=temperature,
