@@ -3,12 +3,16 @@
 `schema_grammar(names)` returns GBNF text (llama.cpp's grammar format, which xgrammar compiles as is
 and llguidance converts to Lark), so constrained decoding can only write a query that parses and whose
 FROM clause and column references exist. Keywords and names match in any letter case, as in SQLite.
-What stays free: aliases (`AS T1`, `singer s`) and the qualifier before a column (`T1.name`), string and
-number literals, and double-quoted text (SQLite reads it as a string when no column has that name).
+What stays free: aliases after AS, the alias of a table in a join (`T1`-style when written without
+AS), string and number literals, and double-quoted text (SQLite reads it as a string when no column
+has that name). A qualifier before a column is a table name, a `T1`-style alias or (in joins) a
+camelCase/snake_case alias: an unbounded identifier would let the model escape the schema.
 
 >>> names = SchemaNames.from_tables_entry({"table_names_original": ["singer"], "column_names_original": [[-1, "*"], [0, "Name"], [0, "Age"]]})
->>> "singer" in schema_grammar(names) and "[nN][aA][mM][eE]" in schema_grammar(names)
+>>> grammar_rejection(names, "SELECT name FROM Singer WHERE age > 30") is None
 True
+>>> grammar_rejection(names, "SELECT height FROM singer")
+"stops at character 13 ' ': 'SELECT height' + ' FROM singer'"
 """
 
 from __future__ import annotations
