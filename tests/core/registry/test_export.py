@@ -37,7 +37,13 @@ def registered(registry: RegisteredSqlModel):
 def exports(registry: RegisteredSqlModel, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("exports")
     out = {}
-    for name, fmt, quantization in (("gguf", "gguf", "f16"), ("gguf-again", "gguf", "f16"), ("q8_0", "gguf", "q8_0"), ("merged", "merged", "f16")):
+    for name, fmt, quantization in (
+        ("gguf", "gguf", "f16"),
+        ("gguf-again", "gguf", "f16"),
+        ("q8_0", "gguf", "q8_0"),
+        ("merged", "merged", "f16"),
+        ("merged-again", "merged", "f16"),
+    ):
         out[name] = export_version(registry.tracking_uri, registry.reference, fmt, root / name, quantization).path
     return out
 
@@ -76,6 +82,7 @@ def test_exporting_twice_gives_the_same_bytes_and_the_version_is_tagged(registry
 
     first, again = (sha256_of_file(exports[name] / GGUF_FILE) for name in ("gguf", "gguf-again"))
     assert first == again
+    assert sha256_of_folder(exports["merged"]) == sha256_of_folder(exports["merged-again"])
     client = MlflowClient(registry.tracking_uri)
     tags = client.get_model_version(registry.name, registry.version).tags
     assert tags["export.merged.sha256"] == sha256_of_folder(exports["merged"])
@@ -149,3 +156,18 @@ def test_cli_exports_to_the_state_folder_by_default(registry, capsys: pytest.Cap
     folder = registry.home / "exports" / f"{registry.name}-v{registry.version}-gguf-q8_0"
     assert f"exported {registry.reference} to {folder}" in out and "export.gguf.sha256: " in out
     assert (folder / GGUF_FILE).is_file() and (folder / MODELFILE).is_file()
+
+
+def test_the_agreement_benchmark_compares_every_export(registry, exports: dict[str, Path], tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    from benchmarks import export_agreement
+
+    argv = ["--model", registry.reference, "--run-dir", str(registry.run_dir), "--questions", "4", "--out", str(tmp_path / "agreement.json")]
+    results = export_agreement.main(argv + [f"--export={name}={exports[name]}" for name in ("merged", "gguf")])
+    by_variant = {(r.variant, r.runtime): r for r in results}
+    for name in ("registered", "merged", "gguf"):
+        result = by_variant[(name, "transformers")]
+        assert result.same_prompts and result.questions == 4 and result.identical_answers == 4
+    assert (tmp_path / "agreement.json").is_file()
