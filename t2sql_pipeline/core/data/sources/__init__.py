@@ -45,13 +45,14 @@ def load_source(source: Source, data: DataSettings, work_dir: Path, seed: int) -
             write_synthetic_bird(root, synthetic.databases, synthetic.rows_per_table, synthetic.bird_questions_per_database, seed)
         return _loader(source)(root, list(settings.splits))
     parts = []
-    for folder, splits in settings.folders().items():
-        key = f"data.{source}.split_paths.{splits[0]}" if folder != settings.path else f"data.{source}.path"
-        root = resolve_data_path(folder)
+    split_paths = settings.split_paths or {}
+    for split in settings.splits:  # one split at a time, so an error names the setting that points at the wrong folder
+        key = f"data.{source}.split_paths.{split}" if split in split_paths else f"data.{source}.path"
+        root = resolve_data_path(split_paths.get(split) or settings.path or "")
         if not root.is_dir():
             raise SourceFormatError(f"{key}: {root} is not a directory")
         try:
-            parts.append(_loader(source)(root, splits))
+            parts.append(_loader(source)(root, [split]))
         except SourceFormatError as error:
             raise SourceFormatError(f"{key}: {error}") from None
     return LoadResult([e for part in parts for e in part.examples], [x for part in parts for x in part.excluded])
