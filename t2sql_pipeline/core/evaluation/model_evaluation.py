@@ -104,7 +104,8 @@ def schema_grammars(model: Any, tokenizer: Any, db_paths: list[Path], settings: 
 def vote_answers(
     model: Any, tokenizer: Any, prompts: list[list[int]], db_paths: list[Path], settings: PipelineSettings, on_batch: Callable[[int, int], None]
 ) -> tuple[list[_Answer], list[VoteOutcome]]:
-    """`generation.num_candidates` sampled answers per question, voted by execution; greedy answers only where none ran."""
+    """`generation.num_candidates` answers per question (the greedy one among them), voted by execution; the
+    greedy answer stands where none ran."""
     g = settings.generation
     grammars = schema_grammars(model, tokenizer, db_paths, settings)
     sampled = sample_answers(
@@ -113,23 +114,16 @@ def vote_answers(
         grammars=grammars,
     )  # fmt: skip
     limits = ExecLimits(timeout_s=g.vote_timeout_s)
-    answers: list[_Answer | None] = []
+    answers: list[_Answer] = []
     votes = []
     for group, db_path in zip(sampled, db_paths, strict=True):
         candidates = [Candidate(extract_sql(a.text), a.mean_logprob) for a in group]
-        outcome = vote(candidates, greedy_sql="", run=partial(execute_readonly, db_path, limits=limits))
-        chosen = next((a for a, c in zip(group, candidates, strict=True) if c.sql == outcome.sql), None) if not outcome.fell_back else None
-        answers.append(_Answer(chosen.text, outcome.sql, chosen.stopped, chosen.new_tokens) if chosen else None)
+        greedy = next(a for a in group if a.greedy)
+        outcome = vote(candidates, greedy_sql=extract_sql(greedy.text), run=partial(execute_readonly, db_path, limits=limits))
+        chosen = greedy if outcome.fell_back else next(a for a, c in zip(group, candidates, strict=True) if c.sql == outcome.sql)
+        answers.append(_Answer(chosen.text, outcome.sql, chosen.stopped, chosen.new_tokens))
         votes.append(outcome)
-    fallback = [i for i, answer in enumerate(answers) if answer is None]
-    if fallback:  # no candidate ran: the greedy answer stands
-        fallback_grammars = [grammars[i] for i in fallback] if grammars is not None else None
-        greedy = generate_answers(
-            model, tokenizer, [prompts[i] for i in fallback], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, grammars=fallback_grammars
-        )
-        for i, answer in zip(fallback, greedy, strict=True):
-            answers[i] = _Answer(answer.text, extract_sql(answer.text), answer.stopped, answer.new_tokens)
-    return [a for a in answers if a is not None], votes
+    return answers, votes
 
 
 def evaluate_model(

@@ -94,6 +94,7 @@ class SampledAnswer:
     mean_logprob: float  # mean log-probability of the generated tokens (the end-of-turn token included)
     stopped: bool  # ended with the end-of-turn token
     new_tokens: int
+    greedy: bool = False  # the greedy answer, decoded in the same batch as the samples
 
 
 def sample_answers(
@@ -110,13 +111,17 @@ def sample_answers(
     on_batch: Callable[[int, int], None] | None = None,
     grammars: Sequence[Any] | None = None,
 ) -> list[list[SampledAnswer]]:
-    """`num_candidates` sampled answers per prompt, drawn in one `generate` call per batch of prompts.
+    """`num_candidates` answers per prompt: the greedy answer first, then `num_candidates - 1` samples.
 
-    A batch holds about `batch_size` sequences (prompts x candidates); left-padded like the greedy path.
-    The log-probabilities are those of the sampling distribution (after temperature and top-p and, with
-    `grammars` (one per prompt), the grammar mask: every candidate is constrained to its prompt's grammar).
+    Each batch of prompts is prefilled once and its key/value cache repeated for the candidates, so a
+    prompt's tokens go through the model once however many candidates it gets; one `generate` call
+    then decodes every candidate of the batch, the greedy ones included (`_GreedyRows`), so voting
+    needs no second pass. A batch holds about `batch_size` sequences (prompts x candidates), left-padded
+    like the greedy path. Log-probabilities are those of the sampling distribution (after temperature and
+    top-p and, with `grammars` (one per prompt), the grammar mask), for the greedy answer too.
     """
     import torch
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
     torch.manual_seed(seed)
     model.eval()
@@ -129,37 +134,90 @@ def sample_answers(
         if on_batch is not None and start:
             on_batch(start, len(prompts))
         batch = prompts[start : start + per_batch]
-        input_ids, attention = left_padded(batch, pad_id)
+        input_ids, attention = (t.to(device) for t in left_padded(batch, pad_id))
         width = input_ids.shape[1]
-        # generate repeats each prompt num_candidates times in a row: row = prompt x num_candidates + k
+        # row = prompt x num_candidates + k; k = 0 decodes greedily
         rows = [start + p for p in range(len(batch)) for _ in range(num_candidates)]
+        greedy_rows = _GreedyRows(list(range(0, len(rows), num_candidates)))
+        # The sampling distribution is built here, in this order, and nowhere else (top_k=0 and the neutral
+        # temperature and top_p below keep generate from adding its own): grammar mask, temperature, top-p, greedy rows.
+        warpers = [TemperatureLogitsWarper(temperature)] if temperature != 1.0 else []
+        warpers += [TopPLogitsWarper(top_p)] if top_p < 1.0 else []
+        processors = LogitsProcessorList([*(grammar_processors(grammars, rows) or []), *warpers, greedy_rows])
         with torch.inference_mode():
+            cache = _prefill(model, input_ids, attention, num_candidates)
             output = model.generate(
-                input_ids=input_ids.to(device),
-                attention_mask=attention.to(device),
-                logits_processor=grammar_processors(grammars, rows),
+                input_ids=input_ids.repeat_interleave(num_candidates, dim=0),
+                attention_mask=attention.repeat_interleave(num_candidates, dim=0),
+                past_key_values=cache,
+                logits_processor=processors,
                 max_new_tokens=max_new_tokens,
                 do_sample=True,
-                temperature=temperature,
-                top_p=top_p,
-                num_return_sequences=num_candidates,
+                temperature=1.0,
+                top_p=1.0,
+                top_k=0,
                 pad_token_id=pad_id,
                 eos_token_id=eos_id,
                 output_scores=True,
                 return_dict_in_generate=True,
             )
             scores = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+            scores[greedy_rows.rows] = greedy_rows.recorded(scores.shape[1]).to(scores.dtype)  # forced rows score 0 in `scores`
         for prompt_index in range(len(batch)):
             group = []
             for k in range(num_candidates):
-                row = prompt_index * num_candidates + k  # generate repeats each prompt num_candidates times in a row
+                row = prompt_index * num_candidates + k
                 generated = output.sequences[row, width:].tolist()
                 length = generated.index(eos_id) + 1 if eos_id is not None and eos_id in generated else len(generated)
                 logprobs = scores[row, :length].float()
                 mean = float(logprobs[torch.isfinite(logprobs)].mean()) if length else float("-inf")
                 stopped = eos_id is not None and eos_id in generated
-                group.append(SampledAnswer(tokenizer.decode(generated[:length], skip_special_tokens=True), mean, stopped, length))
+                group.append(SampledAnswer(tokenizer.decode(generated[:length], skip_special_tokens=True), mean, stopped, length, greedy=k == 0))
             answers.append(group)
     if on_batch is not None:
         on_batch(len(prompts), len(prompts))
     return answers
+
+
+def _prefill(model: Any, input_ids: Any, attention: Any, copies: int) -> Any:
+    """The key/value cache of every prompt token but the last, computed once and repeated `copies` times per row.
+
+    `generate` then runs only the last prompt token and what follows; positions are the ones `generate`
+    gives a left-padded row (counted from its first real token).
+    """
+    if input_ids.shape[1] < 2:
+        return None
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1], use_cache=True)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(copies)
+    return cache
+
+
+class _GreedyRows:
+    """The last logits processor of a sampling batch: it makes some rows decode greedily.
+
+    Their scores are cut to the top token, so sampling must pick it (the grammar mask, temperature and
+    top-p before it never move the top token); the token's log-probability under the sampling
+    distribution is recorded first, since the forced scores would report it as certain.
+    """
+
+    def __init__(self, rows: list[int]) -> None:
+        self.rows = rows
+        self._steps: list[Any] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        chosen = scores[self.rows]
+        best = chosen.argmax(dim=-1, keepdim=True)
+        self._steps.append(torch.log_softmax(chosen.float(), dim=-1).gather(1, best)[:, 0])
+        scores = scores.clone()
+        scores[self.rows] = torch.full_like(chosen, float("-inf")).scatter_(1, best, 0.0)
+        return scores
+
+    def recorded(self, steps: int) -> Any:
+        """The recorded log-probabilities, one column per generated step (rows x steps)."""
+        import torch
+
+        return torch.stack(self._steps[:steps], dim=1)

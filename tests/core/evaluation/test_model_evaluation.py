@@ -38,7 +38,7 @@ def test_the_vote_decides_what_is_scored(tiny_model, rows, monkeypatch) -> None:
 
     def fake_sampling(model, tokenizer, prompts, *, num_candidates, **_):  # type: ignore[no-untyped-def]
         assert num_candidates == 3 and len(prompts) == 2
-        return [[SampledAnswer(sql, -0.1 * k, True, 5) for k, sql in enumerate(group)] for group in crafted]
+        return [[SampledAnswer(sql, -0.1 * k, True, 5, greedy=k == 0) for k, sql in enumerate(group)] for group in crafted]
 
     monkeypatch.setattr(model_evaluation, "sample_answers", fake_sampling)
     settings = load_settings("demo", ["generation.strategy=execution_vote", "generation.num_candidates=3", "evaluation.workers=1"])

@@ -114,3 +114,31 @@ def test_sampling_gives_every_prompt_its_candidates_with_log_probabilities(tiny_
     assert len({a.text for group in answers for a in group}) > 3  # sampled, not 4 copies of the greedy answer
     again = sample_answers(model, tokenizer, prompts, num_candidates=4, temperature=1.0, top_p=0.95, max_new_tokens=8, batch_size=8, seed=1)
     assert again == answers  # seeded
+
+
+def test_the_first_candidate_is_the_greedy_answer_with_its_sampling_log_probability(tiny_model) -> None:  # noqa: F811
+    from t2sql_pipeline.core.evaluation.generation import generate_answers
+
+    model, tokenizer = tiny_model
+    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS[:3]]
+    answers = sample_answers(model, tokenizer, prompts, num_candidates=4, temperature=0.8, top_p=0.95, max_new_tokens=8, batch_size=8, seed=1)
+    greedy = generate_answers(model, tokenizer, prompts, max_new_tokens=8, batch_size=8)
+    assert [[a.greedy for a in group] for group in answers] == [[True, False, False, False]] * 3
+    assert [group[0].text for group in answers] == [a.text for a in greedy]
+    # Forced to its top token, the greedy row would score log 1 = 0; what is kept is the sampling distribution's
+    # value, which for the most probable token at every step is above what the samples score on average.
+    assert all(-50.0 < group[0].mean_logprob < 0.0 for group in answers)
+    assert all(group[0].mean_logprob > sum(a.mean_logprob for a in group[1:]) / 3 for group in answers)
+
+
+def test_sharing_the_prefill_changes_no_candidate(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from t2sql_pipeline.core.evaluation import voting
+
+    model, tokenizer = tiny_model
+    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS[:4]]
+    kwargs = {"num_candidates": 4, "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 8, "batch_size": 8, "seed": 3}
+    shared = sample_answers(model, tokenizer, prompts, **kwargs)
+    monkeypatch.setattr(voting, "_prefill", lambda *_args: None)  # every candidate row prefills its own prompt
+    separate = sample_answers(model, tokenizer, prompts, **kwargs)
+    assert [[a.text for a in g] for g in shared] == [[a.text for a in g] for g in separate]
+    assert [a.mean_logprob for g in shared for a in g] == pytest.approx([a.mean_logprob for g in separate for a in g], abs=1e-4)

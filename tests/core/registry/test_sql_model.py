@@ -148,7 +148,7 @@ def test_execution_voting_is_a_predict_time_param(pyfunc_model, test_rows: list[
     def crafted(model, tokenizer, prompts, *, num_candidates, **_):  # type: ignore[no-untyped-def]
         seen.append(num_candidates)  # only the row with a database votes: the schema-only row has nothing to run on
         return [
-            [SampledAnswer("SELECT 1", -0.5, True, 3), SampledAnswer("SELECT 1 AS one", -0.2, True, 4), SampledAnswer("SELECT 2", -0.1, True, 3)]
+            [SampledAnswer("SELECT 1", -0.5, True, 3, greedy=True), SampledAnswer("SELECT 1 AS one", -0.2, True, 4), SampledAnswer("SELECT 2", -0.1, True, 3)]
             for _ in prompts
         ]
 
