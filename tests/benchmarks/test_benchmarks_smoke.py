@@ -48,3 +48,16 @@ def test_generation_throughput_smoke(tmp_path: Path) -> None:
     assert result.prompts == 12 and result.single_prompts_measured == 4
     assert result.batched_seconds > 0 and result.single_seconds_for_all == pytest.approx(result.single_seconds_measured * 3)
     assert (tmp_path / "generation.json").is_file()
+
+
+@pytest.mark.slow
+def test_voting_cost_smoke(registered_sql_model, tmp_path: Path) -> None:
+    from benchmarks import voting_cost
+    from tests.conftest import TINY_PIPELINE
+
+    argv = ["--experiment", "demo", "--run-dir", str(registered_sql_model.run_dir), "--split", "test", "--questions", "4", "--candidates", "3"]
+    results = voting_cost.main(argv + [f"--set={o}" for o in TINY_PIPELINE] + ["--out", str(tmp_path / "voting.json")])
+    assert [r.arm for r in results] == ["greedy", "vote", "vote_unshared"]
+    assert results[0].ratio_to_greedy == 1.0 and all(r.questions == 4 and r.seconds > 0 for r in results)
+    assert results[2].answers_equal_to_vote is True  # sharing the prefill changes no answer
+    assert (tmp_path / "voting.json").is_file()
