@@ -87,3 +87,44 @@ def test_the_evaluation_report_measures_completion(registered_sql_model: Registe
     lines = [json.loads(line) for line in (registered_sql_model.run_dir / "evaluation_report" / "completions.jsonl").read_text().splitlines()]
     assert len(lines) == 24 and all(line["completed_sql"].startswith(line["prefix"]) for line in lines)
     assert all(line["gold_sql"].startswith(line["prefix"]) for line in lines)
+
+
+@pytest.mark.slow
+def test_constrained_answers_and_completions_keep_to_the_grammar(registry: RegisteredSqlModel, pyfunc_model) -> None:
+    import pandas as pd
+
+    from t2sql_pipeline.core.evaluation.constrained_decoding import SchemaConstraints, check_prefix
+
+    served = pyfunc_model.unwrap_python_model()
+    grammar = SchemaConstraints.for_model(served.model, served.tokenizer).for_database(shop(registry))
+    frame = pd.DataFrame(
+        [
+            {"question": "How many customers are there?", "db_path": str(shop(registry))},
+            {"question": "How many customers are there?", "db_path": str(shop(registry)), "prefix": PREFIX},
+        ]
+    )
+    answer, completion = pyfunc_model.predict(frame, params={"constrained": "schema"})
+    check_prefix(grammar, answer.removesuffix(";"))  # the tiny model may stop at max_new_tokens: a start the grammar takes
+    assert completion.startswith(PREFIX)
+    check_prefix(grammar, completion.removesuffix(";"))
+
+
+@pytest.mark.slow
+def test_a_prefix_the_grammar_rejects_is_a_one_line_error(registry: RegisteredSqlModel, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["complete", "--model", registry.reference, "--db", str(shop(registry)), "--constrained", "schema", "SELECT heigheight FROM customers"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("t2sql complete: row 0: the prefix is not SQL this database's grammar accepts: it stops at character 17 ' '")
+    assert "\n" not in err
+    # Free decoding takes any prefix.
+    assert main(args[:5] + ["SELECT heigheight FROM customers"]) == 0
+
+
+@pytest.mark.slow
+def test_an_unknown_constrained_value_is_refused(pyfunc_model, registry: RegisteredSqlModel) -> None:
+    import pandas as pd
+
+    from t2sql_pipeline.core.registry.sql_model import SqlModelInputError
+
+    with pytest.raises(SqlModelInputError, match=r"bad params \{'constrained': 'maybe'\}"):
+        pyfunc_model.unwrap_python_model().predict(None, pd.DataFrame([{"question": "q", "db_path": str(shop(registry))}]), {"constrained": "maybe"})

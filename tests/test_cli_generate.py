@@ -105,3 +105,17 @@ def test_execution_voting_from_the_command_line(registry: RegisteredSqlModel, ca
     assert capsys.readouterr().out.strip().endswith(";")
     assert main(["generate", "--model", registry.reference, "--db", str(shop(registry)), "--strategy", "execution_vote", "--candidates", "1", QUESTION]) == 2
     assert "num_candidates" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_constrained_generation_keeps_to_the_grammar(registry: RegisteredSqlModel, capsys: pytest.CaptureFixture[str]) -> None:
+    import mlflow.pyfunc
+
+    from t2sql_pipeline.core.evaluation.constrained_decoding import SchemaConstraints, check_prefix
+    from t2sql_pipeline.core.registry.sql_model import process_tracking_uri
+
+    assert main(["generate", "--model", registry.reference, "--db", str(shop(registry)), "--constrained", "schema", QUESTION]) == 0
+    printed = capsys.readouterr().out.strip()
+    with process_tracking_uri(registry.tracking_uri):
+        served = mlflow.pyfunc.load_model(f"models:/{registry.reference}").unwrap_python_model()
+    check_prefix(SchemaConstraints.for_model(served.model, served.tokenizer).for_database(shop(registry)), printed.removesuffix(";"))

@@ -24,6 +24,17 @@ def add_strategy_arguments(parser: object) -> None:
         help="execution_vote: sample --candidates SQL, run each read-only on the database, answer with the largest agreeing group (default: the model's own)",
     )
     parser.add_argument("--candidates", type=int, default=None, metavar="N", help="candidates per question with execution_vote (default: the model's own, 8)")  # type: ignore[attr-defined]
+    add_constrained_argument(parser)
+
+
+def add_constrained_argument(parser: object) -> None:
+    """`--constrained none|schema`: schema-constrained decoding, chosen per call."""
+    parser.add_argument(  # type: ignore[attr-defined]
+        "--constrained",
+        choices=("none", "schema"),
+        default=None,
+        help="schema: every token keeps the SQL inside the database's grammar (it parses and names only its tables and columns; default: the model's own)",
+    )
 
 
 def add_finished_run_arguments(parser: object, set_example: str) -> None:
@@ -44,6 +55,8 @@ def strategy_params(args: object) -> dict[str, object]:
         params["strategy"] = args.strategy  # type: ignore[attr-defined]
     if getattr(args, "candidates", None) is not None:
         params["num_candidates"] = args.candidates  # type: ignore[attr-defined]
+    if getattr(args, "constrained", None):
+        params["constrained"] = args.constrained  # type: ignore[attr-defined]
     return params
 
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from t2sql_pipeline.commands import add_constrained_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("complete", help="complete the start of a SQL query with a registered model (NAME@alias)")
@@ -17,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--execute", action="store_true", help="also run the completed SQL read-only and print the rows")
     parser.add_argument("--max-rows", type=int, default=20, metavar="N", help="rows printed with --execute (default 20)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="query time limit with --execute (default 30 s)")
+    add_constrained_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -26,7 +29,7 @@ def fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from t2sql_pipeline.commands import CommandError, load_registered_generator, quiet_library_output
+    from t2sql_pipeline.commands import CommandError, load_registered_generator, quiet_library_output, strategy_params
     from t2sql_pipeline.commands.generate import execute_and_print
 
     if not args.prefix.strip():
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("--max-rows must be at least 1")
     quiet_library_output()
     try:
-        generator = load_registered_generator(args.model, args.db, None)
+        generator = load_registered_generator(args.model, args.db, strategy_params(args))
     except CommandError as error:
         return fail(str(error))
     question = args.question if args.question and args.question.strip() else None

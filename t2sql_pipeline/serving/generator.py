@@ -52,4 +52,4 @@ class PyfuncGenerator:
         # The Python model itself, past MLflow's signature check: versions logged before the `prefix` column
         # existed would drop it there. Their code is this package's (models from code), so they complete too.
         with self._lock:
-            return str(list(self.model.unwrap_python_model().predict(None, frame))[0])
+            return str(list(self.model.unwrap_python_model().predict(None, frame, self.params))[0])

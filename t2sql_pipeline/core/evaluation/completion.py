@@ -12,7 +12,7 @@ examples for completion: `core.training.completion_examples`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from t2sql_pipeline.core.training.tokenization import build_completion, build_prompt
 
@@ -104,11 +104,21 @@ def complete_sql(
     *,
     max_new_tokens: int,
     batch_size: int,
+    grammars: list[Any] | None = None,
 ) -> list[str]:
-    """Completed SQL for each (prompt ids, pre-filled ids) from `completion_prompt_ids`, batched greedy decoding."""
+    """Completed SQL for each (prompt ids, pre-filled ids) from `completion_prompt_ids`, batched greedy decoding;
+    with `grammars` (one per prompt), each continuation is constrained to its grammar after the pre-filled tokens."""
     from t2sql_pipeline.core.evaluation.generation import generate_answers
 
-    answers = generate_answers(model, tokenizer, [ids for ids, _ in prompts], max_new_tokens=max_new_tokens, batch_size=batch_size)
+    answers = generate_answers(
+        model,
+        tokenizer,
+        [ids for ids, _ in prompts],
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        grammars=grammars,
+        grammar_prefixes=[filled for _, filled in prompts] if grammars is not None else None,
+    )
     return [
         join_completion(prefix, continuation_text(tokenizer, filled, list(answer.token_ids))) for (_, filled), prefix, answer in zip(prompts, prefixes, answers)
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from pathlib import Path
 
 from t2sql_pipeline.core.evaluation.completion import answer_lead, complete_sql, evaluation_prefix
 from t2sql_pipeline.core.settings import PipelineSettings
@@ -40,6 +41,36 @@ def _rest(sql: str, prefix: str) -> str:
     return sql[len(prefix) :].strip().rstrip(";").strip()
 
 
+def _complete(model: Any, tokenizer: Any, prompts: list[Any], prefixes: list[str], db_paths: list[Path], settings: PipelineSettings) -> list[str]:
+    """Completions, constrained to each database's grammar with `generation.constrained: schema`; the few gold
+    prefixes a grammar rejects (names it cannot express, e.g. a CTE's columns) are completed freely."""
+    from t2sql_pipeline.core.evaluation.constrained_decoding import PrefixRejectedError, check_prefix
+    from t2sql_pipeline.core.evaluation.model_evaluation import schema_grammars
+
+    g = settings.generation
+    grammars = schema_grammars(model, tokenizer, db_paths, settings)
+    accepted = list(range(len(prompts)))
+    if grammars is not None:
+        accepted = []
+        for index, (grammar, prefix) in enumerate(zip(grammars, prefixes, strict=True)):
+            try:
+                check_prefix(grammar, prefix.rstrip())
+                accepted.append(index)
+            except PrefixRejectedError:
+                continue
+    completed = [""] * len(prompts)
+    free = [i for i in range(len(prompts)) if i not in set(accepted)] if grammars is not None else []
+    for indices, chosen in ((accepted, [grammars[i] for i in accepted] if grammars is not None else None), (free, None)):
+        if indices:
+            texts = complete_sql(
+                model, tokenizer, [prompts[i] for i in indices], [prefixes[i] for i in indices],
+                max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, grammars=chosen,
+            )  # fmt: skip
+            for i, text in zip(indices, texts, strict=True):
+                completed[i] = text
+    return completed
+
+
 def evaluate_completion(
     label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings, prompt_format: str
 ) -> tuple[CompletionScore, list[CompletionRecord]]:
@@ -55,8 +86,7 @@ def evaluate_completion(
         filled = list(tokenizer(lead + prefix.rstrip(), add_special_tokens=False)["input_ids"])
         prompts.append((list(row["prompt_ids"]) + filled, filled))
     started = time.perf_counter()
-    g = settings.generation
-    completed = complete_sql(model, tokenizer, prompts, prefixes, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
+    completed = _complete(model, tokenizer, prompts, prefixes, [Path(row["db_path"]) for row in rows], settings)
     seconds = time.perf_counter() - started
     scored = score_by_database(rows, completed, timeout_s=settings.evaluation.timeout_s, workers=settings.evaluation.workers, text_metrics=False)
     matches = {i: question.exec_match for i, question in enumerate(scored)}

@@ -55,20 +55,58 @@ class SchemaConstraints:
     def for_databases(self, db_paths: Sequence[Path | str]) -> list[Any]:
         return [self.for_database(path) for path in db_paths]
 
+    def for_schema_text(self, schema: str) -> Any:
+        """The compiled grammar of a schema given as CREATE TABLE text (run into an empty database to read its names)."""
+        import sqlite3
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "schema.sqlite"
+            conn = sqlite3.connect(path)
+            try:
+                conn.executescript(schema)
+            except sqlite3.Error as error:
+                raise ValueError(f"the schema text does not run as CREATE TABLE statements ({error}); constrained decoding needs it") from None
+            finally:
+                conn.close()
+            return self.for_names(SchemaNames.from_tables_entry(tables_entry_from_sqlite(path)))
+
+
+def check_prefix(grammar: Any, prefix: str) -> None:
+    """Raise `PrefixRejectedError` naming where `prefix` (the start of a query) leaves `grammar`."""
+    import xgrammar
+
+    matcher = xgrammar.GrammarMatcher(grammar)
+    for position, char in enumerate(prefix):
+        if not matcher.accept_string(char):
+            raise PrefixRejectedError(
+                f"the prefix is not SQL this database's grammar accepts: it stops at character {position} {char!r} "
+                f"({prefix[max(0, position - 30) : position]!r} + {prefix[position : position + 20]!r}); check the table and column names"
+            )
+
+
+class PrefixRejectedError(ValueError):
+    """A completion prefix that its database's grammar does not accept; the message shows where it stops."""
+
 
 class GrammarLogitsProcessor(LogitsProcessor):
     """A transformers logits processor with one grammar matcher per row of the batch.
 
-    Row `i` follows `grammars[i]`. Rows that have ended (end-of-turn accepted) are left alone: generate pads them.
-    Use one instance per `generate` call.
+    Row `i` follows `grammars[i]`, first advanced through `prefixes[i]` (the token ids already
+    pre-filled in the answer, for completion). Rows that have ended (end-of-turn accepted) are left
+    alone: generate pads them. Use one instance per `generate` call.
     """
 
-    def __init__(self, grammars: Sequence[Any]) -> None:
+    def __init__(self, grammars: Sequence[Any], prefixes: Sequence[Sequence[int]] | None = None) -> None:
         import xgrammar
 
         if not grammars:
             raise ValueError("GrammarLogitsProcessor needs one grammar per row, got none")
         self._matchers = [xgrammar.GrammarMatcher(grammar) for grammar in grammars]
+        for row, (matcher, prefix) in enumerate(zip(self._matchers, prefixes or [()] * len(grammars), strict=True)):
+            for position, token in enumerate(prefix):
+                if not matcher.accept_token(int(token)):
+                    raise PrefixRejectedError(f"row {row}: the pre-filled token {position} ({token}) leaves the grammar")
         self._bitmask = xgrammar.allocate_token_bitmask(len(grammars), grammars[0].tokenizer_info.vocab_size)
         self._started = False
 

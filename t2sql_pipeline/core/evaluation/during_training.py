@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from pathlib import Path
 
 from t2sql_pipeline.core.settings import PipelineSettings
 
@@ -41,8 +42,13 @@ def score_subset(model: Any, tokenizer: Any, rows: list[dict[str, Any]], setting
     from t2sql_pipeline.core.sql.extraction import extract_sql
     from t2sql_pipeline.core.sql.text_metrics import rouge_l_f1
 
+    from t2sql_pipeline.core.evaluation.model_evaluation import schema_grammars
+
     g = settings.generation
-    answers = generate_answers(model, tokenizer, [row["prompt_ids"] for row in rows], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
+    grammars = schema_grammars(model, tokenizer, [Path(row["db_path"]) for row in rows], settings)  # None unless generation.constrained
+    answers = generate_answers(
+        model, tokenizer, [row["prompt_ids"] for row in rows], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, grammars=grammars
+    )
     predicted = [extract_sql(answer.text) for answer in answers]
     scored = score_by_database(rows, predicted, timeout_s=settings.evaluation.timeout_s, workers=0, text_metrics=False)
     matches = [bool(q.exec_match) for q in scored]  # a missing database counts as a miss

@@ -52,12 +52,14 @@ def generate_answers(
     batch_size: int,
     on_batch: Callable[[int, int], None] | None = None,
     grammars: Sequence[Any] | None = None,
+    grammar_prefixes: Sequence[Sequence[int]] | None = None,
 ) -> list[GeneratedAnswer]:
     """Greedy decoding of every prompt; batches are length-sorted and left-padded, answers return in input order.
 
     Each row stops at its own end-of-turn token (a finished row only receives padding), and a batch stops
     as soon as every row has finished. `on_batch(done, total)` is called after each batch. `grammars`
-    (one compiled schema grammar per prompt, `SchemaConstraints`) constrains each answer to its grammar.
+    (one compiled schema grammar per prompt, `SchemaConstraints`) constrains each answer to its grammar;
+    `grammar_prefixes` (per prompt, the answer's pre-filled token ids, for completion) are accepted first.
     """
     import torch
 
@@ -71,7 +73,7 @@ def generate_answers(
         batch = order[start : start + batch_size]
         input_ids, attention = left_padded([prompts[i] for i in batch], pad_id)
         width = input_ids.shape[1]
-        processors = grammar_processors(grammars, batch)
+        processors = grammar_processors(grammars, batch, grammar_prefixes)
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),
@@ -94,12 +96,14 @@ def generate_answers(
     return [answer for answer in answers if answer is not None]
 
 
-def grammar_processors(grammars: Sequence[Any] | None, rows: Sequence[int]) -> Any:
-    """A logits-processor list constraining batch row j to `grammars[rows[j]]` (None: free decoding)."""
+def grammar_processors(grammars: Sequence[Any] | None, rows: Sequence[int], prefixes: Sequence[Sequence[int]] | None = None) -> Any:
+    """A logits-processor list constraining batch row j to `grammars[rows[j]]`, advanced through `prefixes[rows[j]]`
+    when given (None: free decoding)."""
     if grammars is None:
         return None
     from transformers import LogitsProcessorList
 
     from t2sql_pipeline.core.evaluation.constrained_decoding import GrammarLogitsProcessor
 
-    return LogitsProcessorList([GrammarLogitsProcessor([grammars[i] for i in rows])])
+    row_prefixes = [prefixes[i] for i in rows] if prefixes is not None else None
+    return LogitsProcessorList([GrammarLogitsProcessor([grammars[i] for i in rows], row_prefixes)])

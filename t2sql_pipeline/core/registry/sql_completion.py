@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from t2sql_pipeline.core.evaluation.completion import Format, complete_sql, completion_prompt_ids
 
@@ -39,4 +39,31 @@ def complete_requests(
             )
         prompts.append(prompt)
     g = settings.generation
-    return complete_sql(model, tokenizer, prompts, [request.prefix or "" for request in requests], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
+    grammars = request_grammars(model, tokenizer, settings, requests)
+    return complete_sql(
+        model, tokenizer, prompts, [request.prefix or "" for request in requests],
+        max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, grammars=grammars,
+    )  # fmt: skip
+
+
+def request_grammars(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, settings: PipelineSettings, requests: list[SqlRequest]) -> list[Any] | None:
+    """With `generation.constrained: schema`, one grammar per request (from its database file or its schema text),
+    and each request's prefix checked against it: a prefix the grammar rejects is a `SqlModelInputError` naming where."""
+    if settings.generation.constrained == "none":
+        return None
+    from t2sql_pipeline.core.evaluation.constrained_decoding import PrefixRejectedError, SchemaConstraints, check_prefix
+    from t2sql_pipeline.core.registry.sql_model import SqlModelInputError
+
+    constraints = SchemaConstraints.for_model(model, tokenizer)
+    grammars = []
+    for index, request in enumerate(requests):
+        try:
+            grammar = constraints.for_database(request.db_path) if request.db_path else constraints.for_schema_text(request.schema or "")
+            if request.prefix is not None:
+                check_prefix(grammar, request.prefix.rstrip())
+        except PrefixRejectedError as error:
+            raise SqlModelInputError(f"row {index}: {error}") from None
+        except ValueError as error:
+            raise SqlModelInputError(f"row {index}: {error}") from None
+        grammars.append(grammar)
+    return grammars

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
 LOGGED_MODEL_NAME = "sql_model"  # the model's name inside its run
 INPUT_COLUMNS = ("question", "schema", "db_path", "evidence", "prefix")  # prefix: complete a started query
 # (name, MLflow type, default): `predict(..., params={"strategy": "execution_vote", "num_candidates": 8})`.
-PREDICT_PARAMS = (("strategy", "string", "greedy"), ("num_candidates", "long", 8), ("temperature", "double", 0.8), ("top_p", "double", 0.95))
+PREDICT_PARAMS = (
+    ("strategy", "string", "greedy"),
+    ("num_candidates", "long", 8),
+    ("temperature", "double", 0.8),
+    ("top_p", "double", 0.95),
+    ("constrained", "string", "none"),  # schema: every answer parses and names only the database's tables and columns
+)
 
 
 class SqlModelInputError(ValueError):
@@ -186,9 +192,11 @@ def prompt_ids_for(tokenizer: Any, settings: PipelineSettings, prompt_format: st
 def generate_sql(model: Any, tokenizer: Any, settings: PipelineSettings, prompt_format: str, requests: list[SqlRequest]) -> list[str]:
     """SQL for each request, by the same batched generation and extraction as evaluation: greedy, or with
     `generation.strategy=execution_vote` voted by execution on the request's database (a request with a
-    schema text but no database has nothing to run on: greedy)."""
-    from t2sql_pipeline.core.evaluation.generation import generate_completions
+    schema text but no database has nothing to run on: greedy); with `generation.constrained=schema` each answer
+    keeps to its database's grammar (from the file, or from the schema text)."""
+    from t2sql_pipeline.core.evaluation.generation import generate_answers
     from t2sql_pipeline.core.evaluation.model_evaluation import vote_answers
+    from t2sql_pipeline.core.registry.sql_completion import request_grammars
     from t2sql_pipeline.core.sql.extraction import extract_sql
 
     prompts = [prompt_ids_for(tokenizer, settings, prompt_format, request) for request in requests]
@@ -203,9 +211,10 @@ def generate_sql(model: Any, tokenizer: Any, settings: PipelineSettings, prompt_
     greedy = [i for i in range(len(requests)) if i not in set(voting)]
     if greedy:
         g = settings.generation
-        raw = generate_completions(model, tokenizer, [prompts[i] for i in greedy], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size)
-        for index, text in zip(greedy, raw, strict=True):
-            sql[index] = extract_sql(text)
+        grammars = request_grammars(model, tokenizer, settings, [requests[i] for i in greedy])
+        answers = generate_answers(model, tokenizer, [prompts[i] for i in greedy], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, grammars=grammars)
+        for index, answer in zip(greedy, answers, strict=True):
+            sql[index] = extract_sql(answer.text)
     return sql
 
 
