@@ -68,10 +68,13 @@ def llama_cpp_answers(gguf_path: Path, prompts: list[list[int]], settings: Any, 
 
     llm = Llama(model_path=str(gguf_path), n_ctx=settings.prompt.max_seq_length + settings.generation.max_new_tokens, n_threads=threads, verbose=False)
     sql, tokens, started = [], 0, time.perf_counter()
-    for prompt in prompts:
-        out = llm.create_completion(prompt, max_tokens=settings.generation.max_new_tokens, temperature=0.0)
-        sql.append(extract_sql(out["choices"][0]["text"]))
-        tokens += out["usage"]["completion_tokens"]
+    try:
+        for prompt in prompts:
+            out = llm.create_completion(prompt, max_tokens=settings.generation.max_new_tokens, temperature=0.0)
+            sql.append(extract_sql(out["choices"][0]["text"]))
+            tokens += out["usage"]["completion_tokens"]
+    finally:
+        llm.close()
     return sql, tokens, time.perf_counter() - started
 
 

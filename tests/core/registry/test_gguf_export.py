@@ -100,3 +100,26 @@ def test_other_architectures_are_refused_by_name() -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(gguf_export).failed == 0
+
+
+def test_llama_cpp_reads_the_file_to_the_same_tokens_and_logits(tiny_llama, tmp_path: Path) -> None:
+    """Where llama-cpp-python is installed (not a dependency: it builds llama.cpp from source, ~13 min on 2 cores)."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import numpy as np
+
+    model, tokenizer = tiny_llama
+    path = tmp_path / "model.gguf"
+    write_gguf(model, tokenizer, path, "f16", None, "tiny")
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, n_threads=1, verbose=False, logits_all=True)
+    try:
+        text = "SELECT name FROM singer WHERE age > 30;"
+        ids = tokenizer(text)["input_ids"]
+        assert llm.tokenize(text.encode(), add_bos=True) == ids  # llama.cpp's own tokenizer, from the file's metadata
+        llm.eval(ids)
+        theirs = np.array(llm.scores[: len(ids)])
+    finally:
+        llm.close()
+    with torch.no_grad():
+        ours = model(torch.tensor([ids])).logits[0].numpy()
+    assert np.abs(theirs - ours).max() < 2e-3
+    assert (theirs.argmax(-1) == ours.argmax(-1)).all()
