@@ -72,7 +72,7 @@ def load_for_evaluation(base_path: str, adapter_path: str | None, settings: Pipe
         base_path,
         dtype=plan.compute_dtype if plan else "float32",
         quantization_config=quantization,
-        device_map="cuda" if torch.cuda.is_available() else None,
+        device_map=plan.device if plan and plan.device != "cpu" else ("cuda" if plan is None and torch.cuda.is_available() else None),
     )
     if adapter_path is not None:
         model = PeftModel.from_pretrained(model, adapter_path)

@@ -156,6 +156,7 @@ class TrainingSettings(_Strict):
     max_grad_norm: Annotated[float, Field(gt=0.0)]
     gradient_checkpointing: bool
     precision: Literal["auto", "bf16", "fp16", "fp32"]
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"  # auto: CUDA, else Apple MPS, else the CPU (core.training.hardware)
     optimizer: Literal["adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"] = "adamw_torch"
     eval_strategy: Literal["steps", "epoch"] = "steps"
     save_strategy: Literal["steps", "epoch", "no"] = "steps"

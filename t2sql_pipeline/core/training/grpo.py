@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from t2sql_pipeline.core.records import AdapterManifest
 from t2sql_pipeline.core.settings import PipelineSettings
 from t2sql_pipeline.core.sql.execution import ExecLimits
-from t2sql_pipeline.core.training.hardware import cuda_available, resolve_hardware
+from t2sql_pipeline.core.training.hardware import resolve_hardware
 from t2sql_pipeline.core.training.loss_curve import draw_loss_curve
 from t2sql_pipeline.core.training.rewards import ExecutionReward, RewardWeights
 from t2sql_pipeline.core.training.sft import MetricsSink
@@ -59,7 +59,8 @@ def build_grpo_config(settings: PipelineSettings, output_dir: Path) -> GRPOConfi
         seed=settings.experiment.seed,
         bf16=plan.precision == "bf16",
         fp16=plan.precision == "fp16",
-        use_cpu=not cuda_available(),  # as in SFT: fp32 on a GPU still trains on the GPU
+        use_cpu=plan.device == "cpu",  # as in SFT: the plan's device
+        dataloader_pin_memory=plan.pin_memory,
         activation_checkpointing=False,  # TRL defaults it on; the adapter is small and CPU runs gain nothing from it
         disable_tqdm=True,
         log_completions=False,
@@ -109,6 +110,7 @@ def train_grpo_adapter(
         callbacks=[build_metrics_callback(metrics_sink)],
     )
     trainer.remove_callback(PrinterCallback)  # as in SFT: metrics go to the sink (MLflow), not to stdout
+    log(plan.summary())
     log(f"GRPO from the SFT adapter: {rl.max_steps} steps, {rl.num_generations} completions per prompt, reward {reward.weights}")
     started = time.perf_counter()
     result = trainer.train()

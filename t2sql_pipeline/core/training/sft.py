@@ -23,7 +23,7 @@ from t2sql_pipeline.core.training.launch import world_size
 from t2sql_pipeline.core.records import AdapterManifest
 from t2sql_pipeline.core.settings import LoraSettings, PipelineSettings
 from t2sql_pipeline.core.training.loss_curve import draw_loss_curve
-from t2sql_pipeline.core.training.hardware import HardwarePlan, cuda_available, resolve_hardware
+from t2sql_pipeline.core.training.hardware import HardwarePlan, resolve_hardware
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -81,7 +81,8 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         data_seed=settings.experiment.seed,
         bf16=plan.precision == "bf16",  # TRL defaults bf16 to True: on CPU its autocast is ~7x slower
         fp16=plan.precision == "fp16",
-        use_cpu=not cuda_available(),  # fp32 on a GPU (training.precision=fp32) still trains on the GPU
+        use_cpu=plan.device == "cpu",  # the plan's device: the Trainer itself picks CUDA, else MPS, when allowed
+        dataloader_pin_memory=plan.pin_memory,
         # Padding-free: each micro-batch is flattened into one row with restarting position_ids, so no pad
         # tokens are computed; the examples are already budgeted upstream, so no bin packing (which cuts) is needed.
         padding_free=plan.packing,
@@ -93,7 +94,7 @@ def build_sft_config(settings: PipelineSettings, output_dir: Path, plan: Hardwar
         dataloader_num_workers=0,
         disable_tqdm=True,
         # Under torchrun (WORLD_SIZE > 1) the workers synchronise gradients over gloo on CPU (NCCL needs GPUs).
-        ddp_backend="gloo" if world_size() > 1 and not cuda_available() else None,
+        ddp_backend="gloo" if world_size() > 1 and plan.device != "cuda" else None,
         ddp_find_unused_parameters=False if world_size() > 1 else None,  # every LoRA weight is used: skip the extra graph walk
     )
 
@@ -174,8 +175,7 @@ def train_adapter(
     from t2sql_pipeline.core.training.base_models import build_quantization_config, load_base_for_training
 
     plan = resolve_hardware(settings)
-    for message in plan.fallbacks:
-        log(f"setting not applicable on this hardware: {message}")
+    log(plan.summary())
     checkpoint_dir = checkpoint_dir or output_dir / "checkpoints"
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     resume = last_complete_checkpoint(checkpoint_dir, log)

@@ -149,13 +149,13 @@ def test_sft_config_carries_every_training_setting(tmp_path: Path, optimizer: st
         "training.save_strategy=epoch",
         "experiment.seed=7",
     )
-    config = build_sft_config(settings, tmp_path, HardwarePlan("fp32", optimizer, False, "float32", packing=True))  # a GPU plan's choices
+    config = build_sft_config(settings, tmp_path, HardwarePlan("fp32", optimizer, False, "float32", packing=True, device="cuda"))  # a GPU plan's choices
     assert config.optim == optimizer
     assert (config.lr_scheduler_type, config.warmup_steps, config.weight_decay, config.max_steps) == ("cosine", 0.1, 0.01, 7)
     assert (config.gradient_accumulation_steps, config.gradient_checkpointing, config.seed) == (3, True, 7)
     assert (config.eval_strategy, config.save_strategy, config.save_steps, config.save_total_limit) == ("epoch", "epoch", 5, 3)
     assert config.bf16 is False and config.fp16 is False  # an fp32 plan: never TRL's bf16 default
-    assert config.use_cpu is not cuda_available()  # the device follows the machine, not the precision
+    assert config.use_cpu is False and config.dataloader_pin_memory is True  # the device follows the plan, not the precision
     assert config.padding_free is True and config.max_length is None
 
 
@@ -236,13 +236,15 @@ def test_training_logs_metrics_reports_fallbacks_once_and_cleans_up(base_path: s
         log=messages.append,
     )
     assert outcome.global_step == 4 and outcome.resumed_from_step == 0
-    not_applicable = [m for m in messages if "not applicable" in m]
-    # One line per setting this machine cannot honour: on a CPU the 8-bit optimizer, the 4-bit base and packing.
-    assert [m.split(": ", 1)[1] for m in not_applicable] == list(resolve_hardware(settings).fallbacks)
-    if not cuda_available():
-        assert len(not_applicable) == 3
-        assert sum("training.optimizer=adamw_8bit" in m for m in not_applicable) == 1
-        assert sum("quantization.load_in_4bit" in m for m in not_applicable) == 1
+    plan = resolve_hardware(settings)
+    # One plan line per run, naming the device and each setting this machine cannot honour (on a CPU the 8-bit
+    # optimizer, the 4-bit base and packing).
+    assert [m for m in messages if m.startswith("hardware plan:")] == [plan.summary()]
+    if plan.device == "cpu":
+        assert len(plan.fallbacks) == 3
+        assert sum("training.optimizer=adamw_8bit" in f for f in plan.fallbacks) == 1
+        assert sum("quantization.load_in_4bit" in f for f in plan.fallbacks) == 1
+        assert all(f"fallback: {f}" in plan.summary() for f in plan.fallbacks)
     train_rows = [m for m, _ in logged if "loss" in m]
     assert [step for m, step in logged if "loss" in m] == [1, 2, 3, 4]
     assert all({"loss", "learning_rate", "grad_norm"} <= set(m) for m in train_rows)
@@ -309,3 +311,42 @@ def test_checkpoint_key_is_stable_and_follows_settings_and_data(base_path: str) 
     assert key == checkpoint_key(tiny_settings("evaluation.max_examples=3"), base_path, data)  # evaluation does not matter
     assert key != checkpoint_key(tiny_settings("lora.r=8"), base_path, data)
     assert key != checkpoint_key(tiny_settings(), base_path, Dataset.from_list(rows[:-1]))
+
+
+def test_auto_picks_cuda_then_mps_then_cpu_and_says_why() -> None:
+    settings = tiny_settings()
+    assert resolve_hardware(settings, cuda=True, mps=True, bf16_supported=True, flash_attention=False).device == "cuda"
+    on_mac = resolve_hardware(settings, cuda=False, mps=True, bf16_supported=True)
+    assert (on_mac.device, on_mac.device_reason) == ("mps", "auto: no CUDA GPU, Apple MPS available")
+    cpu = resolve_hardware(settings, cuda=False, mps=False, bf16_supported=False)
+    assert (cpu.device, cpu.precision) == ("cpu", "fp32")
+    assert cpu.summary().startswith("hardware plan: device cpu (auto: no CUDA GPU, no Apple MPS), precision fp32, optimizer adamw_torch")
+
+
+def test_mps_plan_uses_what_torch_supports_there() -> None:
+    settings = tiny_settings("training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true", "training.packing=true")
+    sonoma = resolve_hardware(settings, cuda=False, mps=True, bf16_supported=True, flash_attention=True)
+    assert (sonoma.device, sonoma.precision, sonoma.compute_dtype, sonoma.optimizer, sonoma.load_in_4bit) == ("mps", "bf16", "float32", "adamw_torch", False)
+    assert (sonoma.attention, sonoma.packing, sonoma.pin_memory) == ("sdpa", False, False)  # no FlashAttention, no pinned memory on MPS
+    assert [f.split()[0] for f in sonoma.fallbacks] == ["training.optimizer=paged_adamw_8bit", "quantization.load_in_4bit=true", "training.packing=true"]
+    ventura = resolve_hardware(tiny_settings(), cuda=False, mps=True, bf16_supported=False)
+    assert (ventura.precision, ventura.compute_dtype) == ("fp16", "float32")
+    assert resolve_hardware(tiny_settings("training.precision=fp16"), cuda=False, mps=True, bf16_supported=True).precision == "fp16"
+    with pytest.raises(ValueError, match="training.precision=bf16 on Apple MPS needs macOS 14 or later"):
+        resolve_hardware(tiny_settings("training.precision=bf16"), cuda=False, mps=True, bf16_supported=False)
+
+
+def test_an_explicit_device_is_used_or_refused_by_name() -> None:
+    on_gpu_machine = resolve_hardware(tiny_settings("training.device=cpu"), cuda=True, mps=False, bf16_supported=False, flash_attention=True)
+    assert (on_gpu_machine.device, on_gpu_machine.device_reason, on_gpu_machine.attention) == ("cpu", "training.device=cpu", "sdpa")
+    with pytest.raises(ValueError, match=r"training.device=cuda: torch sees no CUDA GPU"):
+        resolve_hardware(tiny_settings("training.device=cuda"), cuda=False, mps=True)
+    with pytest.raises(ValueError, match=r"training.device=mps: torch sees no Apple MPS device"):
+        resolve_hardware(tiny_settings("training.device=mps"), cuda=True, mps=False)
+
+
+@pytest.mark.parametrize(("cuda", "mps", "use_cpu", "pin_memory"), [(True, False, False, True), (False, True, False, False), (False, False, True, False)])
+def test_the_trainer_runs_on_the_planned_device(tmp_path: Path, cuda: bool, mps: bool, use_cpu: bool, pin_memory: bool) -> None:
+    plan = resolve_hardware(tiny_settings("training.precision=fp32"), cuda=cuda, mps=mps, bf16_supported=False, flash_attention=False)
+    config = build_sft_config(tiny_settings("training.precision=fp32"), tmp_path, plan)
+    assert (config.use_cpu, config.dataloader_pin_memory) == (use_cpu, pin_memory)
