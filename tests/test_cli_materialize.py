@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from t2sql_pipeline.cli import main
+from tests.conftest import TINY_PIPELINE
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
@@ -92,3 +93,27 @@ def test_a_busy_checkpoint_folder_is_one_line(capsys: pytest.CaptureFixture[str]
     assert code == 2 and err == [
         "t2sql materialize: error: /x/checkpoints/abc is being trained into by process 7 on host since now; wait for it to finish or stop it"
     ]
+
+
+def test_select_names_assets_dagster_style() -> None:
+    from t2sql_pipeline.core.stages import SelectionError, select_assets
+
+    assert select_assets("+stratified_sample") == ["raw_spider", "raw_bird", "stratified_sample"]
+    assert select_assets("raw_bird, raw_spider") == ["raw_spider", "raw_bird"]
+    with pytest.raises(SelectionError, match=r"--select: tokenized_splits needs stratified_sample, base_model from the same run; select \+tokenized_splits"):
+        select_assets("tokenized_splits")
+    with pytest.raises(SelectionError, match=r"--select '\+tokenized': no such asset; the assets are raw_spider, raw_bird"):
+        select_assets("+tokenized")
+
+
+def test_a_data_only_run_is_one_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("T2SQL_HOME", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    overrides = [arg for o in TINY_PIPELINE for arg in ("--set", o)]
+    assert main(["materialize", "--experiment", "demo", "--select", "+tokenized_splits", *overrides]) == 0
+    out = capsys.readouterr().out
+    assert "materialized raw_spider, raw_bird, stratified_sample, base_model, tokenized_splits in " in out
+    run_dir = Path(out.rsplit(" in ", 1)[1].strip())
+    assert (run_dir / "tokenized_splits").is_dir() and not (run_dir / "lora_adapter").exists()
+    assert main(["materialize", "--experiment", "demo", "--select", "lora_adapter"]) == 2
+    assert "t2sql materialize: error: --select: lora_adapter needs tokenized_splits, base_model" in capsys.readouterr().err

@@ -54,3 +54,12 @@ def test_only_the_accelerator_steps_ask_for_a_gpu_pod() -> None:
             tagged.add(key.to_user_string())
             assert json.loads(tags[K8S_CONFIG_TAG]) == ACCELERATOR_K8S_CONFIG
     assert tagged == {"lora_adapter", "rl_adapter", "evaluation_report"}
+
+
+def test_the_command_line_selection_uses_the_same_graph_as_dagster() -> None:
+    from t2sql_pipeline.core.stages import ASSET_PARENTS
+
+    graph = defs.resolve_asset_graph()
+    parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys} for key in graph.get_all_asset_keys()}
+    assert {name: set(p) for name, p in ASSET_PARENTS.items()} == parents
+    assert list(ASSET_PARENTS) == list(PIPELINE_ASSETS)  # materialization order

@@ -57,3 +57,14 @@ def test_spider_dev_local_sample_values_reach_the_prompt(tmp_path: Path) -> None
     assert all(SAMPLE_VALUES_PREFIX in e.schema for e in examples)
     singer = next(e for e in examples if e.db_id == "concert_singer")
     assert "'Joe Sharp'" in singer.schema
+
+
+def test_the_documented_command_runs_the_data_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    if not (SPIDER_DEV / "dev.json").is_file():
+        pytest.skip(f"Spider dev not found at {SPIDER_DEV} (set T2SQL_SHARED_DATA)")
+    from t2sql_pipeline.cli import main
+
+    monkeypatch.setenv("T2SQL_HOME", str(tmp_path))
+    command = ["materialize", "--experiment", "spider-dev-local", "--select", "+tokenized_splits", "--set", f"data.spider.path={SPIDER_DEV}"]
+    assert main(command) == 0  # the README's command for this experiment
+    assert "materialized raw_spider, raw_bird, stratified_sample, base_model, tokenized_splits in " in capsys.readouterr().out
