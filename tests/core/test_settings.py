@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -326,3 +327,21 @@ def test_settings_logged_by_an_older_version_load_with_todays_defaults() -> None
     logged["training"]["a_setting_since_removed"] = 1
     settings = settings_of_logged_model(logged)
     assert settings.training.max_steps == 7 and settings.rl.enabled is False and settings.generation.strategy == "greedy"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.max_steps=true", "key 'training.max_steps': Input should be a valid integer (got True)"),
+        ("training.packing=1", "key 'training.packing': Input should be a valid boolean (got 1)"),
+        ("lora.r=8.5", "key 'lora.r': Input should be a valid integer (got 8.5)"),
+        ('training.learning_rate="0.1"', "key 'training.learning_rate': Input should be a valid number (got '0.1')"),
+    ],
+)
+def test_settings_are_strict_about_types(override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_settings("demo", [override])
+
+
+def test_an_exponent_float_is_a_float() -> None:
+    assert load_settings("demo", ["training.learning_rate=2e-4"]).training.learning_rate == 2e-4  # YAML 1.1 alone reads a string

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,22 @@ from t2sql_pipeline.core.settings.models import PipelineSettings
 
 class SettingsError(ValueError):
     """A configuration problem, naming the file (or override) and the key."""
+
+
+class _SettingsLoader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-4` (no dot) as a string; settings are strict about numbers, so read it as the float it means."""
+
+
+_SettingsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, with exponent floats like `2e-4` read as floats."""
+    return yaml.load(text, Loader=_SettingsLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def default_config_dir() -> Path:
@@ -69,7 +86,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise SettingsError(f"override {text!r} is not of the form section.key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as error:
         raise SettingsError(f"override {text!r}: the value is not valid YAML ({error})") from None
     return key.strip(), value
@@ -98,7 +115,7 @@ def settings_of_logged_model(logged: dict[str, Any]) -> PipelineSettings:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SettingsError(f"{path}: file not found") from None
     except yaml.YAMLError as error:

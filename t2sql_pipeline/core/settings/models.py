@@ -14,7 +14,7 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 class _Strict(BaseModel):
     """Unknown keys fail loudly; models are immutable between stages."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # strict: a boolean is not a number, nor a string a number
 
 
 class ExperimentSettings(_Strict):
