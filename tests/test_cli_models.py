@@ -7,6 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from t2sql_pipeline.cli import main
+from t2sql_pipeline.commands.models import format_table
 from t2sql_pipeline.core.registry.model_registry import CandidateScore, ensure_experiment, register_adapter
 
 
@@ -52,3 +53,12 @@ def test_models_show_resolves_aliases_and_versions(registry: MlflowClient, capsy
 def test_models_show_names_what_is_wrong(registry: MlflowClient, capsys: pytest.CaptureFixture[str], reference: str) -> None:
     assert main(["models", "show", reference]) == 2
     assert reference.split("@")[0].split("/")[0] in capsys.readouterr().err
+
+
+def test_models_list_columns_stay_aligned_for_long_names() -> None:
+    rows = [("t2sql-spider-train-smollm2-135m-with-a-long-suffix", "12", "champion,candidate,previous", "35.1%", "abc"), ("t2sql-demo", "1", "-", "-", "def")]
+    lines = format_table(("model", "version", "aliases", "EX", "run"), rows, right_aligned={1, 3}).splitlines()
+    run_column = {line.rindex(" ") + 1 for line in lines}
+    ex_end = {line.index("%") + 1 if "%" in line else None for line in lines} - {None}
+    assert len(run_column) == 1  # every run id starts in the same column
+    assert lines[0].index("EX") + 2 == ex_end.pop()  # right-aligned under its header

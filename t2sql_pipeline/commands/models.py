@@ -27,13 +27,25 @@ def run_list(args: argparse.Namespace) -> int:
     if not versions:
         print(f"no registered models in {mlflow_tracking_uri()}")
         return 0
-    print(f"{'model':<28}{'version':>8}  {'aliases':<22}{'EX':>8}  run")
+    rows = []
     for version in versions:
         tags = client.get_model_version(version.name, version.version).tags
         accuracy = tags.get("execution_accuracy", "")
         ex = f"{float(accuracy):.1%}" if accuracy else "-"
-        print(f"{version.name:<28}{version.version:>8}  {','.join(version.aliases) or '-':<22}{ex:>8}  {version.run_id}")
+        rows.append((version.name, str(version.version), ",".join(version.aliases) or "-", ex, version.run_id or "-"))
+    print(format_table(("model", "version", "aliases", "EX", "run"), rows, right_aligned={1, 3}))
     return 0
+
+
+def format_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right_aligned: set[int]) -> str:
+    """Columns as wide as their longest cell, so a long model name or alias never shifts the next column."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = [cell.rjust(w) if i in right_aligned else cell.ljust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join(line(row) for row in [header, *rows])
 
 
 def run_show(args: argparse.Namespace) -> int:
