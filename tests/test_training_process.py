@@ -1,4 +1,5 @@
-"""The training process dies with its launcher: killing the launcher outright (SIGKILL) leaves no trainer behind."""
+"""The training process dies with its launcher: killing the launcher outright (SIGKILL) leaves no trainer behind,
+neither one process nor torchrun and its workers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.training.launch import MARKER_ENV, request_for, training_command
+from t2sql_pipeline.core.training.launch import MARKER_ENV, STOP_GRACE_S, request_for, training_command
 from tests.assets.tiny_training import make_tiny_upstream, training_processes
 from tests.core.training.test_sft import tiny_settings
 
@@ -20,9 +21,11 @@ LAUNCHER = "import subprocess, sys; subprocess.Popen(sys.argv[1:]).wait()"
 
 
 @pytest.mark.slow
-def test_training_process_dies_with_a_killed_launcher(tmp_path: Path) -> None:
+@pytest.mark.parametrize("num_processes", [1, 2], ids=["one-process", "torchrun"])
+def test_training_process_dies_with_a_killed_launcher(tmp_path: Path, num_processes: int) -> None:
     splits, base = make_tiny_upstream(tmp_path)
-    settings = tiny_settings("training.max_steps=100000", "training.eval_steps=100000", "training.save_steps=100000", "training.per_device_batch_size=2")
+    steps = ("training.max_steps=100000", "training.eval_steps=100000", "training.save_steps=100000")
+    settings = tiny_settings(*steps, "training.per_device_batch_size=2", f"training.num_processes={num_processes}")
     request_path, _ = request_for(settings, splits, base, tmp_path / "run", f"sqlite:///{tmp_path / 'mlflow.db'}")
     env = {**os.environ, MARKER_ENV: str(request_path), "HF_HUB_OFFLINE": "1"}
     launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, *training_command(settings, request_path)], env=env)
@@ -30,10 +33,10 @@ def test_training_process_dies_with_a_killed_launcher(tmp_path: Path) -> None:
     while not [pid for pid in training_processes(str(request_path)) if pid != launcher.pid]:
         assert launcher.poll() is None and time.monotonic() < deadline, "the training process did not start"
         time.sleep(0.2)
-    time.sleep(3)  # past imports: into model loading or training
+    time.sleep(3 * num_processes)  # past imports: into model loading or training (torchrun: its workers started)
     launcher.send_signal(signal.SIGKILL)
     launcher.wait(timeout=10)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 15 + STOP_GRACE_S * (num_processes > 1)  # torchrun gives its workers a grace
     while training_processes(str(request_path)):
         assert time.monotonic() < deadline, f"orphaned training processes {training_processes(str(request_path))}"
         time.sleep(0.2)

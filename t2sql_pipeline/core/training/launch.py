@@ -8,7 +8,6 @@ data-parallel workers. Dagster starts the command through Pipes (assets/model.py
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SplitsManifest
 from t2sql_pipeline.core.settings import PipelineSettings
+from t2sql_pipeline.core.training.tied_to_parent import tied_command
 
 ENTRY_MODULE = "t2sql_pipeline.training_process"
 MARKER_ENV = "T2SQL_TRAINING_REQUEST"  # set in every training process: how tests and operators find the process tree
@@ -53,19 +53,6 @@ class TrainingRequest(BaseModel):
         if not path.is_file():
             raise FileNotFoundError(f"training request {path} does not exist")
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with_parent() -> None:
-    """Ask Linux to send SIGTERM to this process when its parent dies, so that a launcher killed outright
-    (SIGKILL, out of memory) leaves no training process behind. A no-op elsewhere. Also a `preexec_fn`."""
-    # An ignored SIGTERM survives exec: a launcher that ignores it (some servers and test runners do) would
-    # otherwise pass that on, and the death signal would be ignored too.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def process_rank() -> int:
@@ -105,22 +92,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def training_command(settings: PipelineSettings, request_path: Path, *, python: str = sys.executable, port: int | None = None) -> list[str]:
+def training_command(
+    settings: PipelineSettings, request_path: Path, *, python: str = sys.executable, port: int | None = None, launcher_pid: int | None = None
+) -> list[str]:
     """The command line that trains from `request_path`: one Python process, or torchrun with `num_processes` workers.
 
     >>> from t2sql_pipeline.core.settings import load_settings
     >>> training_command(load_settings("demo"), Path("/r.json"), python="py")
     ['py', '-m', 't2sql_pipeline.training_process', '/r.json']
-    >>> training_command(load_settings("demo", ["training.num_processes=2"]), Path("/r.json"), python="py", port=29500)[3:7]
-    ['--nproc_per_node', '2', '--nnodes', '1']
     """
     entry = ["-m", ENTRY_MODULE, str(request_path)]
     n = settings.training.num_processes
     if n == 1:
         return [python, *entry]
-    # torchrun as `python -m torch.distributed.run`: the same interpreter and venv, no reliance on PATH.
+    # torchrun as `python -m torch.distributed.run`: the same interpreter and venv, no reliance on PATH. It is
+    # tied to the process that starts it (Dagster's step, `t2sql materialize`): killed with -9, that process
+    # takes torchrun along, and torchrun its workers (which tie themselves to it, as one process does).
     rendezvous = ["--master_addr", "127.0.0.1", "--master_port", str(port or free_port())]
-    return [python, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--nnodes", "1", *rendezvous, *entry]
+    torchrun = [python, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--nnodes", "1", *rendezvous, *entry]
+    return tied_command(torchrun, python=python, launcher_pid=launcher_pid)
 
 
 def request_for(settings: PipelineSettings, splits: SplitsManifest, base: BaseModelManifest, run_dir: Path, tracking_uri: str) -> tuple[Path, TrainingRequest]:
@@ -147,8 +137,8 @@ def run_training_processes(settings: PipelineSettings, splits: SplitsManifest, b
     """
     request_path, request = request_for(settings, splits, base, run_dir, tracking_uri)
     command = training_command(settings, request_path)
-    # torchrun dies with this process (then stops its workers): a launcher killed with -9 leaves no training behind.
-    process = subprocess.Popen(command, env={**os.environ, MARKER_ENV: str(request_path)}, preexec_fn=die_with_parent)
+    # The command ties itself to this process (training_command): a launcher killed with -9 leaves no training behind.
+    process = subprocess.Popen(command, env={**os.environ, MARKER_ENV: str(request_path)})
     try:
         code = process.wait()
     except BaseException:

@@ -12,6 +12,7 @@ from t2sql_pipeline.core.training import launch
 from t2sql_pipeline.core.training.launch import ENTRY_MODULE, TrainingRequest, free_port, read_result, request_for, training_command
 from t2sql_pipeline.core.records import BaseModelManifest, SplitsManifest
 from t2sql_pipeline.core.settings import SettingsError
+from t2sql_pipeline.core.training.tied_to_parent import MODULE as TIED_MODULE
 from tests.core.training.test_sft import tiny_settings
 
 
@@ -21,11 +22,13 @@ def test_one_process_runs_the_entry_module_with_this_interpreter() -> None:
 
 
 def test_several_processes_run_under_torchrun_on_one_node() -> None:
-    command = training_command(tiny_settings("training.num_processes=3"), Path("/tmp/req.json"), python="py", port=29555)
-    assert command[:3] == ["py", "-m", "torch.distributed.run"]
-    options = dict(zip(command[3:11:2], command[4:12:2]))
+    command = training_command(tiny_settings("training.num_processes=3"), Path("/tmp/req.json"), python="py", port=29555, launcher_pid=4242)
+    assert command[:4] == ["py", "-m", TIED_MODULE, "4242"]  # torchrun tied to the process that starts it
+    torchrun = command[4:]
+    assert torchrun[:3] == ["py", "-m", "torch.distributed.run"]
+    options = dict(zip(torchrun[3:11:2], torchrun[4:12:2]))
     assert options == {"--nproc_per_node": "3", "--nnodes": "1", "--master_addr": "127.0.0.1", "--master_port": "29555"}
-    assert command[11:] == ["-m", ENTRY_MODULE, "/tmp/req.json"]
+    assert torchrun[11:] == ["-m", ENTRY_MODULE, "/tmp/req.json"]
 
 
 def test_without_a_port_a_free_one_is_chosen() -> None:
@@ -92,7 +95,7 @@ def test_a_child_started_with_die_with_parent_dies_with_its_launcher(tmp_path) -
     pid_file = tmp_path / "child.pid"
     launcher = (
         "import subprocess, sys, time\n"
-        "from t2sql_pipeline.core.training.launch import die_with_parent\n"
+        "from t2sql_pipeline.core.training.tied_to_parent import die_with_parent\n"
         f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], preexec_fn=die_with_parent)\n"
         f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
         "time.sleep(60)\n"
