@@ -19,9 +19,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from t2sql_pipeline.core.data.schema_prompt import SchemaError, render_schema, schema_with_sample_values
+from t2sql_pipeline.core.sql.sqlite_files import connect_read_only, quote_identifier
 
 
 def spider_column_type(declared: str) -> str:
@@ -46,7 +46,7 @@ def tables_entry_from_sqlite(db_path: Path) -> dict[str, Any]:
     """A Spider-format `tables.json` entry read from the file's tables (opened read-only)."""
     if not db_path.is_file():
         raise FileNotFoundError(f"database file not found: {db_path}")
-    conn = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?mode=ro", uri=True)
+    conn = connect_read_only(db_path)
     try:
         return _read_entry(conn, db_path)
     except sqlite3.DatabaseError as error:  # e.g. "file is not a database"
@@ -65,7 +65,7 @@ def _read_entry(conn: sqlite3.Connection, db_path: Path) -> dict[str, Any]:
     index_of: dict[tuple[str, str], int] = {}
     keys_of: dict[str, list[str]] = {}  # table -> primary-key columns in key order (for foreign keys without a target column)
     for table_index, table in enumerate(tables):
-        info = list(conn.execute(f"PRAGMA table_info({_quoted(table)})"))
+        info = list(conn.execute(f"PRAGMA table_info({quote_identifier(table)})"))
         for _cid, name, declared, _notnull, _default, pk in info:
             index_of[(table.lower(), name.lower())] = len(columns)
             columns.append([table_index, name])
@@ -75,7 +75,7 @@ def _read_entry(conn: sqlite3.Connection, db_path: Path) -> dict[str, Any]:
         primary.extend(index_of[(table.lower(), name.lower())] for _pk, name in keyed)
     foreign: list[list[int]] = []
     for table in tables:
-        for _id, seq, parent, child_column, parent_column, *_ in conn.execute(f"PRAGMA foreign_key_list({_quoted(table)})"):
+        for _id, seq, parent, child_column, parent_column, *_ in conn.execute(f"PRAGMA foreign_key_list({quote_identifier(table)})"):
             if parent_column is None:  # REFERENCES parent without a column: the parent's primary key
                 parent_keys = keys_of.get(parent.lower(), [])
                 parent_column = parent_keys[seq] if seq < len(parent_keys) else None
@@ -97,7 +97,3 @@ def render_database_schema(db_path: Path, sample_values: int = 0) -> str:
     """CREATE TABLE text of `db_path` as a training prompt shows it (with `sample_values` per column when > 0)."""
     schema = render_schema(tables_entry_from_sqlite(db_path))
     return schema_with_sample_values(schema, str(db_path), sample_values) if sample_values > 0 else schema
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -13,6 +13,7 @@ import sqlite3
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from t2sql_pipeline.core.sql.sqlite_files import quote_identifier
 
 # Spider's and BIRD's column types mapped to the SQLite types a model has seen in real DDL.
 _SQL_TYPES = {
@@ -87,13 +88,9 @@ def _quote(name: str) -> str:
         try:
             sqlite3.connect(":memory:").execute(f"CREATE TABLE {name} ({name} INTEGER)")
         except sqlite3.Error:  # a reserved word
-            return _quoted(name)
+            return quote_identifier(name)
         return name
-    return _quoted(name)
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    return quote_identifier(name)
 
 
 # --- sample values and shrinking to a token budget -----------------------------------
@@ -138,7 +135,7 @@ def schema_with_sample_values(schema: str, db_path: str, per_column: int) -> str
 
 def _sample_values(conn: sqlite3.Connection, table: str, per_column: int, db_path: str) -> str:
     try:
-        cursor = conn.execute(f"SELECT * FROM {_quoted(table)} LIMIT {_ROWS_SCANNED}")
+        cursor = conn.execute(f"SELECT * FROM {quote_identifier(table)} LIMIT {_ROWS_SCANNED}")
     except sqlite3.Error as error:  # a table in tables.json but not in the file: name both
         raise SchemaError(f"{db_path}: table {table!r} from the tables file cannot be read for sample values ({error})") from None
     names = [column[0] for column in cursor.description]

@@ -8,12 +8,12 @@ builds the same kind of map from the file's declared foreign keys (SQLite
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap, exact_match, foreign_key_map, normalize
 from t2sql_pipeline.core.sql.official_parse import OfficialParseError, OfficialSql, read_sql
 from t2sql_pipeline.core.sql.official_schema import OfficialSchema
+from t2sql_pipeline.core.sql.sqlite_files import quote_identifier, read_only_connection
 
 _SCHEMAS: dict[Path, OfficialSchema] = {}
 _GOLD: dict[tuple[Path, str], OfficialSql | None] = {}  # None: the official parser cannot read the gold
@@ -60,12 +60,12 @@ def score_exact(db_path: Path, gold_sql: str | OfficialSql | None, prediction: s
 
 def foreign_keys_from_sqlite(db_path: Path) -> dict[str, str]:
     """The official foreign-key map built from the foreign keys a database file declares."""
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+    with read_only_connection(db_path) as conn:
         tables = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         columns: list[tuple[int, str]] = [(-1, "*")]
         keys: list[tuple[int, str, str, str | None]] = []
         for t, table in enumerate(tables):
-            quoted = '"' + table.replace('"', '""') + '"'
+            quoted = quote_identifier(table)
             names = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quoted})")]
             columns += [(t, name) for name in names]
             # (id, seq, referenced table, from column, to column, ...)
@@ -85,8 +85,6 @@ def foreign_keys_from_sqlite(db_path: Path) -> dict[str, str]:
 
 
 def _primary_key(db_path: Path, table: str) -> str | None:
-    quoted = '"' + table.replace('"', '""') + '"'
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-        keys = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quoted})") if row[5]]
-    conn.close()
+    with read_only_connection(db_path) as conn:
+        keys = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})") if row[5]]
     return keys[0] if keys else None

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from t2sql_pipeline.core.sql.sqlite_files import connect_read_only, quote_identifier
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -106,8 +106,7 @@ def open_readonly(db_path: Path, *, text_decoding: TextDecoding = "strict") -> s
     """
     if not db_path.is_file():
         raise FileNotFoundError(f"database file not found: {db_path}")
-    uri = f"file:{quote(str(db_path.resolve()))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    conn = connect_read_only(db_path, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA query_only = ON")
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, ExecLimits.max_value_bytes)
@@ -224,10 +223,9 @@ def sqlite_prepares(db_path: Path, sql: str, *, text_decoding: TextDecoding = "s
 
 def read_schema(db_path: Path) -> dict[str, list[str]]:
     """Column names of every table and view in `db_path` (trusted queries, read-only)."""
-    conn = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?mode=ro", uri=True)
+    conn = connect_read_only(db_path)
     try:
         names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
-        quoted = {name: '"' + name.replace('"', '""') + '"' for name in names}
-        return {name: [row[1] for row in conn.execute(f"PRAGMA table_info({quoted[name]})")] for name in names}
+        return {name: [row[1] for row in conn.execute(f"PRAGMA table_info({quote_identifier(name)})")] for name in names}
     finally:
         conn.close()

@@ -10,10 +10,10 @@ columns ``"__table.column__"`` and tables ``"__table__"``.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from t2sql_pipeline.core.sql.sqlite_files import quote_identifier, read_only_connection
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,7 @@ class OfficialSchema:
     @classmethod
     def from_sqlite(cls, db_path: Path) -> OfficialSchema:
         """Tables and columns as the official evaluator reads them from the database file."""
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+        with read_only_connection(db_path) as conn:
             names = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            tables = {name.lower(): [str(col[1]) for col in conn.execute(f"PRAGMA table_info({_quote(name)})")] for name in names}
-        conn.close()
+            tables = {name.lower(): [str(col[1]) for col in conn.execute(f"PRAGMA table_info({quote_identifier(name)})")] for name in names}
         return cls.build(tables)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

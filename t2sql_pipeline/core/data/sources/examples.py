@@ -7,10 +7,10 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 from t2sql_pipeline.core.data.schema_prompt import render_schema
 from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
+from t2sql_pipeline.core.sql.sqlite_files import connect_read_only
 
 Source = Literal["spider", "bird"]
 GOLD_CHECK_LIMITS = ExecLimits(timeout_s=30.0, max_rows=1_000_000)
@@ -95,7 +95,7 @@ def missing_schema(example_id: str, db_id: str, tables_path: Path) -> ExcludedEx
 def database_problem(db_path: Path) -> str | None:
     """Why SQLite cannot read `db_path` (e.g. "file is not a database"), or None when it can."""
     try:
-        conn = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?mode=ro", uri=True)
+        conn = connect_read_only(db_path)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:
