@@ -14,19 +14,16 @@ VoteOutcome(sql='SELECT 1', candidates=4, executed=3, agreeing=2, fell_back=Fals
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from t2sql_pipeline.core.evaluation.generation import grammar_processors, left_padded
 from t2sql_pipeline.core.sql.execution import ExecResult
-from t2sql_pipeline.core.sql.result_match import spider_rows_match
+from t2sql_pipeline.core.sql.result_match import order_matters, spider_rows_match
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ def vote(candidates: Sequence[Candidate], *, greedy_sql: str, run: Callable[[str
         if not result.ok or result.rows is None:
             continue
         executed += 1
-        ordered = _ORDER_BY.search(candidate.sql) is not None
+        ordered = order_matters(candidate.sql)
         for group in groups:
             if spider_rows_match(group.rows, result.rows, order_matters=group.ordered and ordered):
                 group.members.append(candidate)

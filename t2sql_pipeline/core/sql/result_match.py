@@ -68,17 +68,27 @@ def spider_prepare(sql: str, *, is_gold: bool, strict: bool = False) -> Prepared
     """
     if strict:
         text = sql.strip()
-        return PreparedQuery(text, is_gold and _has_top_level_order_by(text))
+        return PreparedQuery(text, is_gold and order_matters(text, strict=True))
     if not is_gold:
         sql = sql.replace(" value ", " 1 ")
     sql = sql.replace("> =", ">=").replace("< =", "<=").replace("! =", "!=")
     sql = remove_distinct_tokens(sql)
-    order_matters = is_gold and "order by" in sql.lower()
-    return PreparedQuery(_CUR_YEAR.sub("2020", sql), order_matters)
+    return PreparedQuery(_CUR_YEAR.sub("2020", sql), is_gold and order_matters(sql))
 
 
-def _has_top_level_order_by(sql: str) -> bool:
-    """ORDER BY of the outermost query (sqlglot AST; a text search if it does not parse)."""
+def order_matters(sql: str, *, strict: bool = False) -> bool:
+    """Whether rows of `sql` must come in order to match: the one rule for scoring, voting and rewards.
+
+    The official rule: the text contains "order by" anywhere (a subquery or a literal too).
+    `strict`: only an ORDER BY of the outermost query (sqlglot AST; a text search if it does not parse).
+
+    >>> order_matters("SELECT a FROM t ORDER BY a"), order_matters("SELECT a FROM (SELECT a FROM t ORDER BY a)")
+    (True, True)
+    >>> order_matters("SELECT a FROM (SELECT a FROM t ORDER BY a)", strict=True)
+    False
+    """
+    if not strict:
+        return "order by" in sql.lower()
     import sqlglot
     from sqlglot import exp
 

@@ -11,7 +11,6 @@ it): `runs + (match - runs) * F1` of the result rows against the gold rows.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -20,9 +19,8 @@ from typing import Any
 
 from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, execute_readonly
 from t2sql_pipeline.core.sql.extraction import extract_sql
-from t2sql_pipeline.core.sql.result_match import spider_rows_match
+from t2sql_pipeline.core.sql.result_match import order_matters, spider_rows_match
 
-_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 Rows = tuple[tuple[Any, ...], ...]
 
 
@@ -83,7 +81,7 @@ class ExecutionReward:
         result = self._run(Path(db_path), sql, self.limits) if sql else None
         if result is None or not result.ok or result.rows is None:
             return self.weights.error, False, False
-        ordered = _ORDER_BY.search(gold_sql) is not None
+        ordered = order_matters(gold_sql)
         if spider_rows_match(gold.rows, result.rows, order_matters=ordered):
             return self.weights.match, True, True
         w = self.weights
