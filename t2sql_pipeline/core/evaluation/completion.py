@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from t2sql_pipeline.core.sql.statements import ends_a_statement, open_quote, statement_end
 from t2sql_pipeline.core.training.tokenization import build_completion, build_prompt
 
 if TYPE_CHECKING:
@@ -57,43 +58,12 @@ def continuation_text(tokenizer: PreTrainedTokenizerBase, filled_ids: list[int],
 def join_completion(prefix: str, continuation: str) -> str:
     """The completed statement: the prefix verbatim, then the continuation up to its end (`;` outside quotes,
     a blank line, or a `--` comment), closed with `;`."""
-    if _open_quote(prefix) is None and ";" in _outside_quotes(prefix):
+    if open_quote(prefix) is None and ends_a_statement(prefix):
         return prefix  # the prefix already ends a statement
     if prefix.rstrip() != prefix:
         continuation = continuation.lstrip()  # the prefix's own trailing space stands in for the continuation's
-    quote = _open_quote(prefix)
-    end = len(continuation)
-    for index, char in enumerate(continuation):
-        if quote:
-            quote = None if char == quote else quote
-        elif char in {"'", '"', "`"}:
-            quote = char
-        elif char == ";" or continuation.startswith("\n\n", index) or continuation.startswith("--", index):
-            end = index
-            break
+    end = statement_end(continuation, quote=open_quote(prefix))
     return f"{prefix}{continuation[:end].rstrip()};"
-
-
-def _open_quote(text: str) -> str | None:
-    quote: str | None = None
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in {"'", '"', "`"}:
-            quote = char
-    return quote
-
-
-def _outside_quotes(text: str) -> str:
-    kept, quote = [], None
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in {"'", '"', "`"}:
-            quote = char
-        else:
-            kept.append(char)
-    return "".join(kept)
 
 
 def complete_sql(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from t2sql_pipeline.core.sql.statements import statement_end, without_comments
+
 _FENCE = re.compile(r"```(?:sql|sqlite)?\s*(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 _HAS_SQL = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
 _SQL_TAG = re.compile(r"</?sql>", re.IGNORECASE)
@@ -36,21 +38,4 @@ def extract_sql(text: str) -> str:
 def _first_statement(text: str) -> str:
     # Cut at the first semicolon outside quotes; a blank line also ends the statement (commentary follows).
     # `--` comments are dropped: the semicolon appended later must not land inside one.
-    kept: list[str] = []
-    quote: str | None = None
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if quote:
-            quote = None if char == quote else quote
-        elif char in {"'", '"', "`"}:
-            quote = char
-        elif char == ";" or text.startswith("\n\n", index):
-            break
-        elif text.startswith("--", index):
-            end = text.find("\n", index)
-            index = len(text) if end < 0 else end
-            continue
-        kept.append(char)
-        index += 1
-    return "".join(kept)
+    return without_comments(text[: statement_end(text, at_comment=False)])
