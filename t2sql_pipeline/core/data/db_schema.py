@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from t2sql_pipeline.core.data.schema_prompt import SchemaError, render_schema, schema_with_sample_values
-from t2sql_pipeline.core.sql.sqlite_files import connect_read_only, quote_identifier
+from t2sql_pipeline.core.sql.sqlite_files import connect_read_only
+from t2sql_pipeline.core.sql.sqlite_schema import read_sqlite_schema
 
 
 def spider_column_type(declared: str) -> str:
@@ -56,31 +57,30 @@ def tables_entry_from_sqlite(db_path: Path) -> dict[str, Any]:
 
 
 def _read_entry(conn: sqlite3.Connection, db_path: Path) -> dict[str, Any]:
-    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
-    if not tables:
+    schema = read_sqlite_schema(db_path, internal=False, conn=conn)
+    if not schema:
         raise SchemaError(f"{db_path}: the database has no tables")
+    tables = [table.name for table in schema]
     columns: list[list[Any]] = [[-1, "*"]]
     types = ["text"]
     primary: list[int] = []
     index_of: dict[tuple[str, str], int] = {}
-    keys_of: dict[str, list[str]] = {}  # table -> primary-key columns in key order (for foreign keys without a target column)
-    for table_index, table in enumerate(tables):
-        info = list(conn.execute(f"PRAGMA table_info({quote_identifier(table)})"))
-        for _cid, name, declared, _notnull, _default, pk in info:
-            index_of[(table.lower(), name.lower())] = len(columns)
-            columns.append([table_index, name])
-            types.append(spider_column_type(declared or ""))
-        keyed = sorted((pk, name) for _cid, name, _t, _n, _d, pk in info if pk)
-        keys_of[table.lower()] = [name for _pk, name in keyed]
-        primary.extend(index_of[(table.lower(), name.lower())] for _pk, name in keyed)
+    for table_index, table in enumerate(schema):
+        for column in table.columns:
+            index_of[(table.name.lower(), column.name.lower())] = len(columns)
+            columns.append([table_index, column.name])
+            types.append(spider_column_type(column.declared_type))
+        primary.extend(index_of[(table.name.lower(), name.lower())] for name in table.primary_key)
+    keys_of = {table.name.lower(): table.primary_key for table in schema}  # for foreign keys without a target column
     foreign: list[list[int]] = []
-    for table in tables:
-        for _id, seq, parent, child_column, parent_column, *_ in conn.execute(f"PRAGMA foreign_key_list({quote_identifier(table)})"):
+    for table in schema:
+        for key in table.foreign_keys:
+            parent_column = key.parent_column
             if parent_column is None:  # REFERENCES parent without a column: the parent's primary key
-                parent_keys = keys_of.get(parent.lower(), [])
-                parent_column = parent_keys[seq] if seq < len(parent_keys) else None
-            source = index_of.get((table.lower(), child_column.lower()))
-            target = index_of.get((parent.lower(), (parent_column or "").lower()))
+                parent_keys = keys_of.get(key.parent_table.lower(), [])
+                parent_column = parent_keys[key.position] if key.position < len(parent_keys) else None
+            source = index_of.get((table.name.lower(), key.column.lower()))
+            target = index_of.get((key.parent_table.lower(), (parent_column or "").lower()))
             if source is not None and target is not None:  # a key to a missing table says nothing usable
                 foreign.append([source, target])
     return {

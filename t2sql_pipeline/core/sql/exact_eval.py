@@ -13,7 +13,7 @@ from pathlib import Path
 from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap, exact_match, foreign_key_map, normalize
 from t2sql_pipeline.core.sql.official_parse import OfficialParseError, OfficialSql, read_sql
 from t2sql_pipeline.core.sql.official_schema import OfficialSchema
-from t2sql_pipeline.core.sql.sqlite_files import quote_identifier, read_only_connection
+from t2sql_pipeline.core.sql.sqlite_schema import read_sqlite_schema
 
 _SCHEMAS: dict[Path, OfficialSchema] = {}
 _GOLD: dict[tuple[Path, str], OfficialSql | None] = {}  # None: the official parser cannot read the gold
@@ -60,31 +60,20 @@ def score_exact(db_path: Path, gold_sql: str | OfficialSql | None, prediction: s
 
 def foreign_keys_from_sqlite(db_path: Path) -> dict[str, str]:
     """The official foreign-key map built from the foreign keys a database file declares."""
-    with read_only_connection(db_path) as conn:
-        tables = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        columns: list[tuple[int, str]] = [(-1, "*")]
-        keys: list[tuple[int, str, str, str | None]] = []
-        for t, table in enumerate(tables):
-            quoted = quote_identifier(table)
-            names = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quoted})")]
-            columns += [(t, name) for name in names]
-            # (id, seq, referenced table, from column, to column, ...)
-            keys += [(t, str(row[3]), str(row[2]), row[4]) for row in conn.execute(f"PRAGMA foreign_key_list({quoted})")]
-    conn.close()
+    schema = read_sqlite_schema(db_path)
+    tables = [table.name for table in schema]
+    columns: list[tuple[int, str]] = [(-1, "*"), *((t, c.name) for t, table in enumerate(schema) for c in table.columns)]
+    keys = [(t, key.column, key.parent_table, key.parent_column) for t, table in enumerate(schema) for key in table.foreign_keys]
+    # The official reader's choice for `REFERENCES t` without a column: t's first key column in column order.
+    first_key = {table.name.lower(): next((c.name for c in table.columns if c.primary_key_position), None) for table in schema}
     index = {(tables[t].lower(), name.lower()): i for i, (t, name) in enumerate(columns) if t >= 0}
     lowered = [t.lower() for t in tables]
     pairs = []
     for t, source, target_table, target in keys:
         target_table = target_table.lower()
         if target is None and target_table in lowered:  # REFERENCES t without a column: its primary key
-            target = _primary_key(db_path, tables[lowered.index(target_table)])
+            target = first_key[target_table]
         a, b = index.get((tables[t].lower(), source.lower())), index.get((target_table, str(target).lower()))
         if a is not None and b is not None:
             pairs.append((a, b))
     return foreign_key_map({"table_names_original": tables, "column_names_original": columns, "foreign_keys": pairs})
-
-
-def _primary_key(db_path: Path, table: str) -> str | None:
-    with read_only_connection(db_path) as conn:
-        keys = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})") if row[5]]
-    return keys[0] if keys else None

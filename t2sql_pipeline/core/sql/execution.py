@@ -32,7 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from t2sql_pipeline.core.sql.sqlite_files import connect_read_only, quote_identifier
+from t2sql_pipeline.core.sql.sqlite_files import connect_read_only
+from t2sql_pipeline.core.sql.sqlite_schema import read_sqlite_schema
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -223,9 +224,4 @@ def sqlite_prepares(db_path: Path, sql: str, *, text_decoding: TextDecoding = "s
 
 def read_schema(db_path: Path) -> dict[str, list[str]]:
     """Column names of every table and view in `db_path` (trusted queries, read-only)."""
-    conn = connect_read_only(db_path)
-    try:
-        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
-        return {name: [row[1] for row in conn.execute(f"PRAGMA table_info({quote_identifier(name)})")] for name in names}
-    finally:
-        conn.close()
+    return {table.name: [c.name for c in table.columns] for table in read_sqlite_schema(db_path, views=True)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from t2sql_pipeline.core.sql.sqlite_files import quote_identifier, read_only_connection
+from t2sql_pipeline.core.sql.sqlite_schema import read_sqlite_schema
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,4 @@ class OfficialSchema:
     @classmethod
     def from_sqlite(cls, db_path: Path) -> OfficialSchema:
         """Tables and columns as the official evaluator reads them from the database file."""
-        with read_only_connection(db_path) as conn:
-            names = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            tables = {name.lower(): [str(col[1]) for col in conn.execute(f"PRAGMA table_info({quote_identifier(name)})")] for name in names}
-        return cls.build(tables)
+        return cls.build({table.name.lower(): [c.name for c in table.columns] for table in read_sqlite_schema(db_path)})
