@@ -18,6 +18,9 @@ from t2sql_pipeline.core.settings import DemoModelSettings, ModelSettings, Quant
 if TYPE_CHECKING:
     from transformers import BitsAndBytesConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+    from t2sql_pipeline.core.settings import PipelineSettings
+    from t2sql_pipeline.core.training.hardware import HardwarePlan
+
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
 
 
@@ -148,3 +151,11 @@ def load_base_for_training(
             model, use_gradient_checkpointing=gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False}
         )
     return model
+
+
+def load_planned_base(path: str, settings: PipelineSettings, plan: HardwarePlan) -> PreTrainedModel:
+    """The base model as the hardware plan loads it (dtype, 4-bit where planned, attention): SFT and GRPO both load through it."""
+    quantization = build_quantization_config(settings.quantization, plan.compute_dtype) if plan.load_in_4bit else None
+    return load_base_for_training(
+        path, dtype=plan.compute_dtype, quantization=quantization, gradient_checkpointing=settings.training.gradient_checkpointing, attention=plan.attention
+    )

@@ -79,10 +79,11 @@ def train_grpo_adapter(
 ) -> AdapterManifest:
     """Continue the SFT adapter at `sft_path` with GRPO on the training split; save it to `output_dir/adapter` (its record says where it started)."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from transformers.trainer_callback import PrinterCallback
     from trl import GRPOTrainer
 
+    from t2sql_pipeline.core.training.base_models import load_planned_base
     from t2sql_pipeline.core.training.sft import build_metrics_callback
 
     rl = settings.rl
@@ -99,7 +100,7 @@ def train_grpo_adapter(
         {row["db_path"] for row in rows},
     )
     plan = resolve_hardware(settings)
-    base = AutoModelForCausalLM.from_pretrained(base_model_path, dtype=plan.compute_dtype)
+    base = load_planned_base(base_model_path, settings, plan)  # as SFT loaded it: 4-bit where planned, the attention setting
     model = PeftModel.from_pretrained(base, sft_path, is_trainable=True)
     trainer = GRPOTrainer(
         model=model,

@@ -172,7 +172,7 @@ def train_adapter(
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
-    from t2sql_pipeline.core.training.base_models import build_quantization_config, load_base_for_training
+    from t2sql_pipeline.core.training.base_models import load_planned_base
 
     plan = resolve_hardware(settings)
     log(plan.summary())
@@ -182,14 +182,7 @@ def train_adapter(
     tokenizer = AutoTokenizer.from_pretrained(base_model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    quantization = build_quantization_config(settings.quantization, plan.compute_dtype) if plan.load_in_4bit else None
-    model = load_base_for_training(
-        base_model_path,
-        dtype=plan.compute_dtype,
-        quantization=quantization,
-        gradient_checkpointing=settings.training.gradient_checkpointing,
-        attention=plan.attention,
-    )
+    model = load_planned_base(base_model_path, settings, plan)
     trainer = SFTTrainer(
         model=model,
         args=build_sft_config(settings, checkpoint_dir, plan),

@@ -59,3 +59,30 @@ def test_a_few_grpo_steps_continue_the_sft_adapter_and_log_the_reward(tmp_path: 
         assert any(key.endswith("execution_match_rate") for key in metrics) and any(key.endswith("executable_rate") for key in metrics)
     history = json.loads((tmp_path / "grpo" / "log_history.json").read_text())
     assert any("reward" in row for row in history)
+
+
+def test_grpo_loads_its_base_through_the_loader_sft_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """4-bit loading and the attention setting come from the hardware plan, as in SFT."""
+    from dataclasses import replace
+
+    from datasets import Dataset
+
+    from t2sql_pipeline.core.training import base_models, grpo
+    from t2sql_pipeline.core.training.hardware import resolve_hardware
+
+    base = make_tiny_base(tmp_path / "base")
+    row = make_rows(base, repeat=1)[0]
+    row.update(prompt_ids=row["input_ids"][: row["prompt_length"]], gold_sql="SELECT 1", db_path=str(tmp_path / "x.sqlite"))
+    settings = tiny_settings("rl.enabled=true")
+    plan = replace(resolve_hardware(settings), attention="eager")
+    monkeypatch.setattr(grpo, "resolve_hardware", lambda _settings: plan)
+    seen = []
+
+    def loader(path: str, settings_: object, plan_: object) -> None:
+        seen.append((path, settings_, plan_))
+        raise RuntimeError("loaded")
+
+    monkeypatch.setattr(base_models, "load_planned_base", loader)
+    with pytest.raises(RuntimeError, match="loaded"):
+        train_grpo_adapter(base, base, "run-1", Dataset.from_list([row]), settings, tmp_path / "grpo", log=lambda _m: None)
+    assert seen == [(base, settings, plan)]
