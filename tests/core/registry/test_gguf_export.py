@@ -1,12 +1,10 @@
 """The GGUF writer on a small random Llama: transformers reads the file back to the same logits and tokens."""
 
-import doctest
 from pathlib import Path
 
 import pytest
 import torch
 
-from t2sql_pipeline.core.registry import gguf_export
 from t2sql_pipeline.core.registry.gguf_export import GgufExportError, check_gguf_architecture, write_gguf
 
 TEXTS = ["SELECT name FROM singer WHERE age > 30;", "How many singers are there?", "SELECT count(*) FROM concert;"] * 40
@@ -96,10 +94,6 @@ def test_other_architectures_are_refused_by_name() -> None:
 
     with pytest.raises(GgufExportError, match=r"t2sql-bird/3: --format gguf writes Llama-architecture models; this one is 'qwen2' \(use --format merged\)"):
         check_gguf_architecture(Qwen2Config(), "t2sql-bird/3")
-
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(gguf_export).failed == 0
 
 
 def test_llama_cpp_reads_the_file_to_the_same_tokens_and_logits(tiny_llama, tmp_path: Path) -> None:

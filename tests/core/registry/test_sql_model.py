@@ -1,6 +1,5 @@
 """The registered pyfunc SQL model: loads from `models:/NAME@champion`, builds the training prompt, returns SQL."""
 
-import doctest
 from pathlib import Path
 
 import pandas as pd
@@ -131,10 +130,6 @@ def test_requests_from_frame_checks_columns_without_a_model() -> None:
         requests_from_frame(pd.DataFrame([{"schema": "x", "prefix": "  "}]))
     assert requests_from_frame(pd.DataFrame([{"db_path": "/x", "prefix": "SELECT * FROM "}])) == [SqlRequest("", None, "/x", None, "SELECT * FROM ")]
     assert requests_from_frame(pd.DataFrame([{"question": "q", "schema": "s", "evidence": float("nan")}])) == [SqlRequest("q", "s", None, None)]
-
-
-def test_db_schema_doctests() -> None:
-    assert doctest.testmod(db_schema).failed == 0
 
 
 def test_execution_voting_is_a_predict_time_param(pyfunc_model, test_rows: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
