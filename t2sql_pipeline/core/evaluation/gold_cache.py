@@ -47,6 +47,11 @@ _PRODUCERS = (
     "t2sql_pipeline.core.sql.official_tokens",
     "t2sql_pipeline.core.sql.official_parse",
     "t2sql_pipeline.core.sql.official_schema",
+    "t2sql_pipeline.core.sql.exact_match",
+    "t2sql_pipeline.core.sql.sqlite_files",
+    "t2sql_pipeline.core.sql.sqlite_schema",
+    "t2sql_pipeline.core.sql.ves",
+    "t2sql_pipeline.core.sql.worker_pool",
 )
 
 

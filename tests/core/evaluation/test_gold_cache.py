@@ -126,10 +126,22 @@ def test_an_unwritable_cache_folder_only_loses_the_cache(tmp_path: Path) -> None
     assert GoldCache(blocker / "cache").get("info", None, ["q"]) == {}
 
 
-def test_every_producing_module_is_found() -> None:
-    # The cache is keyed by these modules' source: one that moved would stop invalidating it.
+def test_every_sql_module_a_producer_imports_is_a_producer_too() -> None:
+    # The cache is keyed by these modules' source: a helper moved out of one (as the schema reader was) would
+    # otherwise change cached results without starting a new cache.
+    import ast
     import importlib.util
 
     from t2sql_pipeline.core.evaluation import gold_cache
 
-    assert all(importlib.util.find_spec(name) is not None for name in gold_cache._PRODUCERS)
+    seen: set[str] = set()
+    todo = list(gold_cache._PRODUCERS)
+    while todo:
+        module = todo.pop()
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin is not None, f"producer {module} is not found"
+        seen.add(module)
+        for node in ast.walk(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("t2sql_pipeline.core.sql.") and node.module not in seen:
+                todo.append(node.module)
+    assert seen <= set(gold_cache._PRODUCERS), f"not producers: {sorted(seen - set(gold_cache._PRODUCERS))}"
