@@ -108,9 +108,9 @@ def _run_task(task: _Task) -> _Outcome:
     if isinstance(task, _ExactTask):
         return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold, task.prediction, dict(task.fk_map)))
     if isinstance(task, _GoldTextTask):
-        return gold_text(task.sql, task.schema, set_match=False)
+        return gold_text(task.sql)
     # Exact match is the official one (_ExactTask); our sqlglot set match is not computed.
-    return task.index, text_metrics(task.gold_sql, task.prediction, task.schema, task.gold, set_match=False)
+    return task.index, text_metrics(task.gold_sql, task.prediction, task.schema, task.gold)
 
 
 def _prepare_gold(sql: str, semantics: Semantics, strict: bool) -> tuple[PreparedQuery, str | None]:
