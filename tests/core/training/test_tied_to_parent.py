@@ -19,24 +19,19 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_a_tied_command_dies_with_its_launcher_killed_outright(tmp_path: Path) -> None:
+def _outlives_a_killed_launcher(tmp_path: Path, start_child: str, child_program: str) -> bool:
+    """Start a launcher whose child is `start_child` (code), wait for the child to run `child_program`, kill the
+    launcher with -9: does the child live on? Like Dagster's Pipes client, the launcher only Popens and waits."""
     pid_file = tmp_path / "child.pid"
-    # Like Dagster's Pipes client: a plain Popen of the command we hand it, no hook of ours.
-    launcher = (
-        "import subprocess, sys, time\n"
-        f"from t2sql_pipeline.core.training.tied_to_parent import tied_command\n"
-        f"child = subprocess.Popen(tied_command(['sleep', '60']))\n"
-        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
-        "time.sleep(60)\n"
-    )
+    launcher = f"import subprocess, sys, time\nchild = {start_child}\nopen({str(pid_file)!r}, 'w').write(str(child.pid))\ntime.sleep(60)\n"
     parent = subprocess.Popen([sys.executable, "-c", launcher])
     deadline = time.monotonic() + 30
     while not pid_file.exists() or not pid_file.read_text():
         assert time.monotonic() < deadline, "the launcher never started its child"
         time.sleep(0.1)
     child = int(pid_file.read_text())
-    while open(f"/proc/{child}/cmdline").read().split("\0")[0] != "sleep":  # exec'd into the command itself
-        assert time.monotonic() < deadline, "the tied command never replaced the tie process"
+    while child_program not in open(f"/proc/{child}/cmdline").read():
+        assert time.monotonic() < deadline, f"the child never ran {child_program}"
         time.sleep(0.05)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
@@ -44,8 +39,19 @@ def test_a_tied_command_dies_with_its_launcher_killed_outright(tmp_path: Path) -
     while not _gone(child):
         if time.monotonic() > deadline:
             os.kill(child, signal.SIGKILL)
-            raise AssertionError("the tied command outlived its launcher")
+            return True
         time.sleep(0.1)
+    return False
+
+
+def test_a_child_started_with_die_with_parent_dies_with_its_launcher(tmp_path: Path) -> None:
+    start = "__import__('subprocess').Popen([sys.executable, '-c', 'import time; time.sleep(60)'], preexec_fn=__import__('t2sql_pipeline.core.training.tied_to_parent', fromlist=['x']).die_with_parent)"
+    assert not _outlives_a_killed_launcher(tmp_path, start, "time.sleep(60)")
+
+
+def test_a_tied_command_dies_with_its_launcher_killed_outright(tmp_path: Path) -> None:
+    start = "__import__('subprocess').Popen(__import__('t2sql_pipeline.core.training.tied_to_parent', fromlist=['x']).tied_command(['sleep', '60']))"
+    assert not _outlives_a_killed_launcher(tmp_path, start, "sleep\x0060")  # exec'd into the command itself
 
 
 def test_a_launcher_already_gone_starts_nothing(tmp_path: Path) -> None:
