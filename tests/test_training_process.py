@@ -16,8 +16,10 @@ from t2sql_pipeline.core.training.launch import MARKER_ENV, STOP_GRACE_S, reques
 from tests.assets.tiny_training import make_tiny_upstream, training_processes
 from tests.core.training.test_sft import tiny_settings
 
-# A launcher that starts the training command and waits, like the Dagster step process does.
-LAUNCHER = "import subprocess, sys; subprocess.Popen(sys.argv[1:]).wait()"
+# A launcher that starts the training command and waits, like the Dagster step process does. The command is
+# built here, in the test, so the launcher puts its own pid where torchrun's tie expects the launcher's.
+LAUNCHER_PID_SLOT = "4194304"  # above Linux's pid_max: never a real process
+LAUNCHER = f"import os, subprocess, sys; subprocess.Popen([str(os.getpid()) if a == '{LAUNCHER_PID_SLOT}' else a for a in sys.argv[1:]]).wait()"
 
 
 @pytest.mark.slow
@@ -28,7 +30,7 @@ def test_training_process_dies_with_a_killed_launcher(tmp_path: Path, num_proces
     settings = tiny_settings(*steps, "training.per_device_batch_size=2", f"training.num_processes={num_processes}")
     request_path, _ = request_for(settings, splits, base, tmp_path / "run", f"sqlite:///{tmp_path / 'mlflow.db'}")
     env = {**os.environ, MARKER_ENV: str(request_path), "HF_HUB_OFFLINE": "1"}
-    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, *training_command(settings, request_path)], env=env)
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, *training_command(settings, request_path, launcher_pid=int(LAUNCHER_PID_SLOT))], env=env)
     deadline = time.monotonic() + 120
     while not [pid for pid in training_processes(str(request_path)) if pid != launcher.pid]:
         assert launcher.poll() is None and time.monotonic() < deadline, "the training process did not start"
