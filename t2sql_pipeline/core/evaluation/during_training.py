@@ -1,8 +1,8 @@
 """Execution accuracy and ROUGE-L-SQL while training: a TrainerCallback run at each evaluation step.
 
 At each evaluation the model being trained writes SQL (batched greedy generation, in eval
-mode; train mode is restored after) for a fixed subset of the validation split, the first
-`evaluation.during_training_examples` rows; the SQL is executed read-only against the
+mode; train mode is restored after) for a fixed subset of the validation split,
+`evaluation.during_training_examples` rows spread round-robin over its databases; the SQL is executed read-only against the
 validation databases. `eval_ex` and `eval_rouge_l_sql` go to the metrics sink (MLflow, next
 to the loss) at that step, and each step's row is kept for the `lora_adapter` materialization.
 """
@@ -95,9 +95,20 @@ def build_generation_metrics_callback(rows: list[dict[str, Any]], settings: Pipe
 
 
 def subset_rows(eval_dataset: Any, examples: int) -> list[dict[str, Any]]:
-    """The first `examples` validation rows (fixed across steps and runs), with what scoring needs."""
-    count = min(examples, len(eval_dataset))
-    return eval_dataset.select(range(count)).select_columns(list(ROW_COLUMNS)).to_list() if count else []
+    """`examples` validation rows, with what scoring needs, taken round-robin across databases in order of first
+    appearance (each database's rows in split order): fixed across steps and runs. The split is grouped by
+    database, so its first rows would all be one database's, and one hard database reads as 0% at every step."""
+    by_database: dict[str, list[int]] = {}
+    for index, db_id in enumerate(eval_dataset["db_id"]):
+        by_database.setdefault(db_id, []).append(index)
+    chosen: list[int] = []
+    queues = [iter(indices) for indices in by_database.values()]
+    while queues and len(chosen) < examples:
+        index = next(queues[0], None)
+        queues = queues[1:] + ([queues[0]] if index is not None else [])
+        if index is not None:
+            chosen.append(index)
+    return eval_dataset.select(chosen).select_columns(list(ROW_COLUMNS)).to_list() if chosen else []
 
 
 def metrics_table(history: list[StepMetrics] | list[dict[str, Any]]) -> str:

@@ -8,6 +8,10 @@ from types import SimpleNamespace
 import pytest
 
 from t2sql_pipeline.core.evaluation import generation
+
+# Imported before any test patches `generation.generate_answers`: score_subset imports model_evaluation lazily,
+# and a first import inside a patched test would bind the fake there for the rest of the session.
+from t2sql_pipeline.core.evaluation import model_evaluation  # noqa: F401
 from t2sql_pipeline.core.evaluation.generation import GeneratedAnswer
 from t2sql_pipeline.core.training.base_models import build_demo_model, build_demo_tokenizer
 from t2sql_pipeline.core.settings import load_settings
@@ -84,14 +88,16 @@ def test_the_callback_logs_at_the_step_and_restores_train_mode(rows: list[dict],
     assert len(callback.history) == 2  # other ranks do not generate
 
 
-def test_subset_rows_are_the_first_validation_rows() -> None:
+def test_subset_rows_spread_over_the_validation_databases() -> None:
     from datasets import Dataset
 
+    databases = ["a", "a", "a", "b", "c", "c"]  # the split is grouped by database
     data = Dataset.from_list(
-        [{"prompt_ids": [i], "gold_sql": f"SELECT {i}", "db_id": "d", "db_path": "/d", "source": "spider", "labels": [i]} for i in range(5)]
+        [{"prompt_ids": [i], "gold_sql": f"SELECT {i}", "db_id": db, "db_path": f"/{db}", "source": "spider", "labels": [i]} for i, db in enumerate(databases)]
     )
-    assert [r["gold_sql"] for r in subset_rows(data, 3)] == ["SELECT 0", "SELECT 1", "SELECT 2"]
-    assert len(subset_rows(data, 50)) == 5 and subset_rows(data, 0) == []
+    assert [r["gold_sql"] for r in subset_rows(data, 4)] == ["SELECT 0", "SELECT 3", "SELECT 4", "SELECT 1"]
+    assert [r["gold_sql"] for r in subset_rows(data, 50)] == [f"SELECT {i}" for i in (0, 3, 4, 1, 5, 2)]
+    assert subset_rows(data, 0) == [] and subset_rows(data, 4) == subset_rows(data, 4)  # fixed across calls
     assert "labels" not in subset_rows(data, 1)[0]
 
 
