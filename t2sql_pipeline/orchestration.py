@@ -29,10 +29,6 @@ from t2sql_pipeline.core.data.version import raw_data_version
 from t2sql_pipeline.core.settings import PipelineSettings, load_settings
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 
-# The pool shared by the assets that need the accelerator (training, generation). Its limit
-# (1: one of them at a time, across runs) is the instance's `concurrency: pools: default_limit`
-# in dagster.yaml, or `dagster instance concurrency set accelerator N` for a bigger machine.
-ACCELERATOR_POOL = "accelerator"
 MAX_RUNTIME_TAG = "dagster/max_runtime"  # seconds; enforced by run monitoring (dagster.yaml)
 
 PREPARE_DATA_ASSETS = ("raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_K8S_CONFIG, ACCELERATOR_OP_TAGS, GPU_RESOURCE, K8S_CONFIG_TAG, accelerator_pod_spec
+from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_K8S_CONFIG, ACCELERATOR_OP_TAGS, GPU_RESOURCE, K8S_CONFIG_TAG
 from t2sql_pipeline.core.state import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -194,15 +194,11 @@ def test_mlflow_server_uses_postgres_and_proxied_object_storage() -> None:
     assert (REPO_ROOT / "configs" / "experiments" / f"{experiment}.yaml").is_file()
 
 
-def test_accelerator_tags_match_the_docs_and_the_pod_spec() -> None:
+def test_accelerator_tags_match_the_docs() -> None:
     assert set(ACCELERATOR_OP_TAGS) == {K8S_CONFIG_TAG}
     config = ACCELERATOR_OP_TAGS[K8S_CONFIG_TAG]
     assert config["container_config"]["resources"]["limits"][GPU_RESOURCE] == "1"
     assert set(config) <= {"container_config", "pod_spec_config", "pod_template_spec_metadata", "job_config", "job_metadata", "job_spec_config"}
-    spec = accelerator_pod_spec()
-    assert spec["nodeSelector"] == config["pod_spec_config"]["node_selector"]
-    assert spec["tolerations"] == config["pod_spec_config"]["tolerations"]
-    assert spec["containers"][0]["resources"] == config["container_config"]["resources"]
     # The docs show the tag as YAML; it must be exactly what the code applies.
     blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
     documented = [b for b in (yaml.safe_load(block) for block in blocks) if isinstance(b, dict) and K8S_CONFIG_TAG in b]

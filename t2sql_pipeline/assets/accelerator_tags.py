@@ -2,12 +2,15 @@
 
 `ACCELERATOR_OP_TAGS` goes on these assets as `op_tags=`. Locally the tag is inert; on
 Kubernetes with `dagster_k8s.k8s_job_executor` each step runs in its own pod and dagster-k8s
-merges `dagster-k8s/config` into that pod (docs/deployment.md). The same placement, in the
-Kubernetes API's own spelling, is what `PipesK8sClient.run(base_pod_spec=...)` takes when
-training moves into a pod of its own (`accelerator_pod_spec`).
+merges `dagster-k8s/config` into that pod (docs/deployment.md).
 """
 
 from typing import Any
+
+# The pool shared by the assets that need the accelerator (training, generation). Its limit
+# (1: one of them at a time, across runs) is the instance's `concurrency: pools: default_limit`
+# in dagster.yaml, or `dagster instance concurrency set accelerator N` for a bigger machine.
+ACCELERATOR_POOL = "accelerator"
 
 K8S_CONFIG_TAG = "dagster-k8s/config"  # the tag dagster-k8s reads; the value is merged into the step's Job/Pod
 GPU_RESOURCE = "nvidia.com/gpu"  # extended resource advertised by NVIDIA's device plugin
@@ -26,16 +29,3 @@ ACCELERATOR_K8S_CONFIG: dict[str, Any] = {
 }
 
 ACCELERATOR_OP_TAGS: dict[str, Any] = {K8S_CONFIG_TAG: ACCELERATOR_K8S_CONFIG}
-
-
-def accelerator_pod_spec(container_name: str = "dagster-pipes-execution") -> dict[str, Any]:
-    """The same placement as a PodSpec fragment (camelCase) for `PipesK8sClient.run(base_pod_spec=...)`.
-
-    >>> accelerator_pod_spec()["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
-    '1'
-    """
-    return {
-        "nodeSelector": dict(GPU_NODE_LABEL),
-        "tolerations": [dict(GPU_TAINT_TOLERATION)],
-        "containers": [{"name": container_name, "resources": {kind: dict(values) for kind, values in ACCELERATOR_RESOURCES.items()}}],
-    }

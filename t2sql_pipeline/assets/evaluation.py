@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, MetadataValue, asset, asset_check
 
-from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS
+from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS, ACCELERATOR_POOL
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import stages
 from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, ReportManifest, SplitsManifest
@@ -16,7 +16,7 @@ from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 GROUP = "evaluation"
 
 
-@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"sqlite", "mlflow"}, pool="accelerator", op_tags=ACCELERATOR_OP_TAGS)
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"sqlite", "mlflow"}, pool=ACCELERATOR_POOL, op_tags=ACCELERATOR_OP_TAGS)
 def evaluation_report(
     context: AssetExecutionContext,
     settings: PipelineSettingsResource,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MetadataValue, Output, PipesSubprocessClient, asset
 
-from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS
+from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS, ACCELERATOR_POOL
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import stages
 from t2sql_pipeline.core.evaluation.during_training import metrics_table
@@ -39,7 +39,7 @@ def base_model(
     return manifest
 
 
-@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool="accelerator", op_tags=ACCELERATOR_OP_TAGS)
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool=ACCELERATOR_POOL, op_tags=ACCELERATOR_OP_TAGS)
 def lora_adapter(
     context: AssetExecutionContext,
     settings: PipelineSettingsResource,
@@ -91,7 +91,7 @@ def lora_adapter(
     )
 
 
-@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool="accelerator", op_tags=ACCELERATOR_OP_TAGS)
+@asset(group_name=GROUP, io_manager_key="manifest_io", kinds={"pytorch", "mlflow"}, pool=ACCELERATOR_POOL, op_tags=ACCELERATOR_OP_TAGS)
 def rl_adapter(
     context: AssetExecutionContext,
     settings: PipelineSettingsResource,

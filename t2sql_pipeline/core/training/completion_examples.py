@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from t2sql_pipeline.core.training.tokenization import IGNORE_INDEX, TokenizedExample, tokenize_example
+from t2sql_pipeline.core.training.tokenization import IGNORE_INDEX
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
-
-Format = Literal["chat_template", "inst"]
-
-
-@dataclass(frozen=True)
-class CompletionExample:
-    """A training example whose answer starts pre-filled: no loss on the prompt or the prefix."""
-
-    tokenized: TokenizedExample
-    prefix_tokens: int
 
 
 def completion_cut(tokenizer: PreTrainedTokenizerBase, input_ids: list[int], prompt_length: int, rng: random.Random) -> int | None:
@@ -33,17 +22,6 @@ def completion_cut(tokenizer: PreTrainedTokenizerBase, input_ids: list[int], pro
     if first > len(answer) - 1:
         return None
     return rng.randint(first, len(answer) - 1)
-
-
-def tokenize_completion_example(tokenizer: PreTrainedTokenizerBase, message: str, sql: str, fmt: Format, rng: random.Random) -> CompletionExample | None:
-    """The full example with a `completion_cut`: the answer tokens before it join the prompt."""
-    full = tokenize_example(tokenizer, message, sql, fmt)
-    cut = completion_cut(tokenizer, full.input_ids, full.prompt_length, rng)
-    if cut is None:
-        return None
-    prompt_length = full.prompt_length + cut
-    labels = [IGNORE_INDEX] * prompt_length + full.input_ids[prompt_length:]
-    return CompletionExample(TokenizedExample(full.input_ids, labels, prompt_length), cut)
 
 
 def add_completion_examples(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, fraction: float, seed: int) -> tuple[list[dict[str, Any]], int]:

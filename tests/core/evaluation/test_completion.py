@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 
 import pytest
 
@@ -13,7 +12,7 @@ from t2sql_pipeline.core.evaluation.completion import (
     evaluation_prefix,
     join_completion,
 )
-from t2sql_pipeline.core.training.completion_examples import tokenize_completion_example
+from t2sql_pipeline.core.training.completion_examples import add_completion_examples
 from t2sql_pipeline.core.training.base_models import build_demo_tokenizer
 from t2sql_pipeline.core.training.tokenization import IGNORE_INDEX, tokenize_example, user_message
 from tests.core.training.test_tokenization import CHAT_TEMPLATE, CORPUS, QUESTION, SCHEMA, SQL
@@ -75,28 +74,35 @@ def test_continuation_stops_at_end_of_turn(tokenizer_and_format) -> None:
     assert continuation_text(tokenizer, filled, rest) == " FROM singer"
 
 
+def training_row(tokenizer, message: str, sql: str, fmt: str) -> dict:
+    full = tokenize_example(tokenizer, message, sql, fmt)
+    return {"example_id": "q1", "input_ids": full.input_ids, "prompt_ids": full.input_ids[: full.prompt_length], "labels": full.labels}
+
+
 def test_completion_examples_move_a_cut_of_the_answer_into_the_prompt(tokenizer_and_format) -> None:
     tokenizer, fmt = tokenizer_and_format
-    full = tokenize_example(tokenizer, MESSAGE, SQL, fmt)
+    row = training_row(tokenizer, MESSAGE, SQL, fmt)
     cuts = set()
     for seed in range(30):
-        example = tokenize_completion_example(tokenizer, MESSAGE, SQL, fmt, random.Random(seed))
-        assert example is not None
-        tokenized = example.tokenized
-        assert tokenized.input_ids == full.input_ids  # the same sequence: only the loss moves
-        assert tokenized.prompt_length == full.prompt_length + example.prefix_tokens
-        assert tokenized.labels[: tokenized.prompt_length] == [IGNORE_INDEX] * tokenized.prompt_length
-        assert tokenized.labels[tokenized.prompt_length :] == full.input_ids[tokenized.prompt_length :]
-        assert tokenized.labels[-1] == tokenizer.eos_token_id  # at least the end of turn is still learned, and some SQL
-        assert len(tokenized.input_ids) - tokenized.prompt_length >= 2
-        cuts.add(example.prefix_tokens)
+        rows, added = add_completion_examples([row], tokenizer, fraction=1.0, seed=seed)
+        assert added == 1 and rows[0] == row  # the original row stays as it was
+        copy = rows[1]
+        prompt_length = len(copy["prompt_ids"])
+        assert copy["example_id"] == "q1#completion"
+        assert copy["input_ids"] == row["input_ids"] and copy["prompt_ids"] == row["input_ids"][:prompt_length]  # only the loss moves
+        assert copy["labels"][:prompt_length] == [IGNORE_INDEX] * prompt_length
+        assert copy["labels"][prompt_length:] == row["input_ids"][prompt_length:]
+        assert copy["labels"][-1] == tokenizer.eos_token_id  # at least the end of turn is still learned, and some SQL
+        assert len(copy["input_ids"]) - prompt_length >= 2 and prompt_length > len(row["prompt_ids"])
+        cuts.add(prompt_length)
     assert len(cuts) > 3  # cuts vary with the seed
 
 
 def test_a_one_token_answer_has_no_completion_example() -> None:
     # [INST] only: this test's chat template closes the turn with text tokens, which count as answer.
     tokenizer = build_demo_tokenizer(CORPUS, vocab_size=400)
-    assert tokenize_completion_example(tokenizer, MESSAGE, "1", "inst", random.Random(0)) is None  # " " + "1": the space alone is no cut
+    row = training_row(tokenizer, MESSAGE, "1", "inst")
+    assert add_completion_examples([row], tokenizer, fraction=1.0, seed=0) == ([row], 0)  # " " + "1": the space alone is no cut
 
 
 def test_evaluation_prefix_is_half_the_words() -> None:
