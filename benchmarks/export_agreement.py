@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> list[VariantResult]:
             sql, tokens, seconds = hf_answers(model, tokenizer, prompts, settings)
         reference = reference or sql
         scores = score_by_database(rows, sql, timeout_s=settings.evaluation.timeout_s, workers=1)
-        differing = [{"question": r["question"], "registered": a, "this": b} for r, a, b in zip(rows, reference, sql) if a != b]
+        differing = [{"question": r["question"], "registered": a, "this": b} for r, a, b in zip(rows, reference, sql, strict=True) if a != b]
         result = VariantResult(
             variant=name,
             runtime=runtime,

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +89,7 @@ def official_exact(stdout: str, gold_lines: list[str], pred_lines: list[str]) ->
     """Per-question exact match from the official output: it prints pred and gold of every miss, in order."""
     misses = []
     lines = stdout.splitlines()
-    for first, second in zip(lines, lines[1:]):
+    for first, second in pairwise(lines):
         if " pred: " in first and " gold: " in second:
             misses.append((first.split(" pred: ", 1)[1], second.split(" gold: ", 1)[1]))
     verdicts, k = [], 0

@@ -113,7 +113,7 @@ def train_trl_defaults(model_path: str, train: Any, settings: Any, budget_s: flo
                 "prompt": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": message}],
                 "completion": [{"role": "assistant", "content": sql}],
             }
-            for message, sql in zip(train["message"], train["gold_sql"])
+            for message, sql in zip(train["message"], train["gold_sql"], strict=True)
         ]
     )
     args = SFTConfig(output_dir=str(workdir), use_cpu=True, report_to="none", max_steps=10_000, save_strategy="no", include_num_input_tokens_seen="non_padding")
@@ -160,9 +160,9 @@ def generation_arms(model_path: str, prompts: list[list[int]], settings: Any, si
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from datasets import load_from_disk
 
-    from t2sql_pipeline.core.training.gguf_models import resolve_gguf
     from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.state import models_dir
+    from t2sql_pipeline.core.training.gguf_models import resolve_gguf
     from t2sql_pipeline.core.training.tokenization import user_message
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

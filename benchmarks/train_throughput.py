@@ -148,8 +148,8 @@ def measure(name: str, arch: dict[str, Any], scenario: str, args: argparse.Names
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
-    from t2sql_pipeline.core.training.base_models import build_quantization_config, load_base_for_training
     from t2sql_pipeline.core.settings import load_settings
+    from t2sql_pipeline.core.training.base_models import build_quantization_config, load_base_for_training
     from t2sql_pipeline.core.training.hardware import resolve_hardware
     from t2sql_pipeline.core.training.sft import build_lora_config, build_sft_config
 

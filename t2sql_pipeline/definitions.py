@@ -9,7 +9,8 @@ from t2sql_pipeline.assets.data import split_checks, strata_shares_preserved
 from t2sql_pipeline.assets.evaluation import beats_base_model
 from t2sql_pipeline.orchestration import jobs, schedules, sensors
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
-from t2sql_pipeline.resources.pipes_client import RESOURCE_KEY as PIPES_CLIENT, training_pipes_client
+from t2sql_pipeline.resources.pipes_client import RESOURCE_KEY as PIPES_CLIENT
+from t2sql_pipeline.resources.pipes_client import training_pipes_client
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 

@@ -16,9 +16,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from t2sql_pipeline.core.records import AdapterManifest
 from t2sql_pipeline.core.training.launch import TrainingRequest, process_rank, world_size
 from t2sql_pipeline.core.training.tied_to_parent import die_with_parent
-from t2sql_pipeline.core.records import AdapterManifest
 
 
 def train(request: TrainingRequest, log: Callable[[str], None], *, write_result: bool = True) -> AdapterManifest | None:

@@ -73,8 +73,8 @@ class RegisteredSqlModel:
 def registered_sql_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegisteredSqlModel]:
     """Run the demo pipeline with TINY_PIPELINE settings (~30 s on 2 cores) and register its model."""
 
-    from t2sql_pipeline.core.stages import RunContext, registered_adapter, run_all
     from t2sql_pipeline.core.settings import load_settings
+    from t2sql_pipeline.core.stages import RunContext, registered_adapter, run_all
 
     home = tmp_path_factory.mktemp("registered_sql_model")
     tracking_uri = f"sqlite:///{home / 'mlflow.db'}"

@@ -16,9 +16,9 @@ from dagster import (
     instance_for_test,
 )
 
+from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_POOL
 from t2sql_pipeline.core.settings import load_settings
 from t2sql_pipeline.definitions import defs
-from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_POOL
 from t2sql_pipeline.orchestration import MAX_RUNTIME_TAG, champion_promoted, raw_data_changed
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from tests.conftest import PIPELINE_ASSETS

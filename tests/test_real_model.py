@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.training.gguf_models import GgufError, resolve_gguf
 from t2sql_pipeline.core.settings import load_settings
 from t2sql_pipeline.core.state import models_dir
+from t2sql_pipeline.core.training.gguf_models import GgufError, resolve_gguf
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,11 +54,11 @@ def test_a_few_lora_steps_lower_the_loss_and_teach_the_model_to_stop(smollm2: Pa
     from datasets import Dataset
     from transformers import AutoTokenizer
 
+    from t2sql_pipeline.core.data.sources.spider import load_spider_local
     from t2sql_pipeline.core.evaluation.generation import generate_answers
     from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
-    from t2sql_pipeline.core.data.sources.spider import load_spider_local
-    from t2sql_pipeline.core.training.tokenization import tokenize_split
     from t2sql_pipeline.core.training.sft import train_adapter
+    from t2sql_pipeline.core.training.tokenization import tokenize_split
 
     settings = load_settings(
         EXPERIMENT,

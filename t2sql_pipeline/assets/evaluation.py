@@ -8,8 +8,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext,
 from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_OP_TAGS, ACCELERATOR_POOL
 from t2sql_pipeline.assets.context import run_context
 from t2sql_pipeline.core import stages
-from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, ReportManifest, SplitsManifest
 from t2sql_pipeline.core.evaluation.charts import ordered_levels
+from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, ReportManifest, SplitsManifest
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
 

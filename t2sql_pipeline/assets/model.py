@@ -11,9 +11,9 @@ from t2sql_pipeline.core import stages
 from t2sql_pipeline.core.evaluation.during_training import metrics_table
 from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SampleManifest, SplitsManifest
 from t2sql_pipeline.core.training.launch import MARKER_ENV, request_for, training_command
-from t2sql_pipeline.training_process import MANIFEST_KEY
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
+from t2sql_pipeline.training_process import MANIFEST_KEY
 
 GROUP = "training"
 

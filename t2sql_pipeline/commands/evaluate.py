@@ -84,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table, write the report; 2 on bad input."""
     from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
+    from t2sql_pipeline.core.evaluation.gold_cache import GoldCache, default_cache_dir
     from t2sql_pipeline.core.evaluation.input_files import (
         EvaluationInputError,
         read_bird_difficulties,
@@ -91,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
         read_prediction_file,
         read_tables_json,
     )
-    from t2sql_pipeline.core.evaluation.gold_cache import GoldCache, default_cache_dir
     from t2sql_pipeline.core.sql.exact_match import foreign_key_maps
 
     try:

@@ -91,7 +91,7 @@ def format_rows(rows: tuple[tuple[Any, ...], ...], max_rows: int, columns: tuple
     header = [list(columns), ["-" * len(name) for name in columns]] if columns and (not body or len(columns) == len(body[0])) else []
     shown = header + body
     widths = [max(len(row[i]) for row in shown) for i in range(len(shown[0]))] if shown else []
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in shown]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in shown]
     more = f", {len(rows) - max_rows} not shown" if len(rows) > max_rows else ""
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''}{more})")
     return "\n".join(lines)

@@ -60,8 +60,8 @@ class ProgressPrinter:
 
 def materialize(args: argparse.Namespace) -> int:
     from t2sql_pipeline.commands import quiet_library_output
-    from t2sql_pipeline.core.stages import ASSET_PARENTS, RunContext, beats_base_model, run_all, run_selected, select_assets
     from t2sql_pipeline.core.settings import load_settings
+    from t2sql_pipeline.core.stages import ASSET_PARENTS, RunContext, beats_base_model, run_all, run_selected, select_assets
     from t2sql_pipeline.core.state import artifacts_dir, mlflow_tracking_uri
 
     assets = select_assets(args.select) if args.select else list(ASSET_PARENTS)  # a bad selection fails before any work

@@ -16,13 +16,13 @@ from t2sql_pipeline.assets.data import (
     raw_bird,
     raw_spider,
     split_checks,
-    stratified_sample,
     strata_shares_preserved,
+    stratified_sample,
     tokenized_splits,
 )
-from t2sql_pipeline.core.data.checks import read_split_rows
 from t2sql_pipeline.assets.model import base_model
 from t2sql_pipeline.core import stages as pipeline
+from t2sql_pipeline.core.data.checks import read_split_rows
 from t2sql_pipeline.core.records import SplitsManifest
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
 from t2sql_pipeline.resources.settings import PipelineSettingsResource

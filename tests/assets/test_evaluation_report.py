@@ -7,8 +7,8 @@ import pytest
 from mlflow import MlflowClient
 
 from t2sql_pipeline.assets.evaluation import markdown_image, report_table
-from t2sql_pipeline.core.records import ModelScore, ReportManifest
 from t2sql_pipeline.core.evaluation.charts import accuracy_chart
+from t2sql_pipeline.core.records import ModelScore, ReportManifest
 from t2sql_pipeline.resources.tracking import DEFAULT_UI_URL, MlflowTrackingResource
 
 

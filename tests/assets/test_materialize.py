@@ -7,12 +7,12 @@ import pytest
 from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
-from tests.conftest import TINY_PIPELINE
 from t2sql_pipeline.definitions import all_asset_checks, all_assets, defs
 from t2sql_pipeline.resources.manifest_io import ManifestIOManager
 from t2sql_pipeline.resources.pipes_client import training_pipes_client
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
 from t2sql_pipeline.resources.tracking import MlflowTrackingResource
+from tests.conftest import TINY_PIPELINE
 
 # A learning rate this small leaves the LoRA update at ~0, so the adapter answers exactly as its
 # base (0% EX: random weights) and the blocking check must fail: registration must not run.

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import fresh_dagster_home, free_port, start_server, wait_for_http
 from tests.assets.tiny_training import make_tiny_upstream, store_manifest, training_processes
+from tests.servers import free_port, fresh_dagster_home, start_server, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent
 LONG_TRAINING = [

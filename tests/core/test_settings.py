@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from t2sql_pipeline.core.settings import PipelineSettings, SettingsError, load_settings, parse_override
 
@@ -65,7 +66,7 @@ def test_experiment_holds_only_the_difference() -> None:
 
 def test_settings_are_frozen() -> None:
     settings = load_settings(None, config_dir=CONFIG_DIR)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.training.max_steps = 3  # type: ignore[misc]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.training.launch import run_training_processes
 from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SplitsManifest
+from t2sql_pipeline.core.training.launch import run_training_processes
 from tests.assets.tiny_training import make_tiny_upstream, training_processes
 from tests.core.training.test_sft import QUESTIONS, make_rows, tiny_settings
 
@@ -67,7 +67,7 @@ def with_scored_validation(root: Path, splits: SplitsManifest, base: BaseModelMa
             "db_path": str(db),
             "source": "spider",
         }
-        for row, made, (t, c) in zip(data["validation"].to_list(), make_rows(base.path), QUESTIONS * 4)
+        for row, made, (t, c) in zip(data["validation"].to_list(), make_rows(base.path), QUESTIONS * 4, strict=False)  # as many as validation holds
     ]
     path = root / "dataset-scored"
     DatasetDict({"train": data["train"], "validation": Dataset.from_list(validation)}).save_to_disk(str(path))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO_ROOT, Server, fresh_dagster_home, free_port, start_server, wait_for_http
+from tests.servers import REPO_ROOT, Server, free_port, fresh_dagster_home, start_server, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent
 # Root in a container has no user namespaces for the sandbox; the rest keeps Chromium off the network and quiet.

@@ -13,6 +13,7 @@ import sqlite3
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
 from t2sql_pipeline.core.sql.sqlite_files import quote_identifier
 
 # Spider's and BIRD's column types mapped to the SQLite types a model has seen in real DDL.
@@ -146,7 +147,7 @@ def _sample_values(conn: sqlite3.Connection, table: str, per_column: int, db_pat
                 continue
             text = repr(value) if isinstance(value, str) else str(value)
             seen[index].setdefault(text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 4] + "...'", None)
-    return "; ".join(f"{name}: {', '.join(values)}" for name, values in zip(names, seen) if values)
+    return "; ".join(f"{name}: {', '.join(values)}" for name, values in zip(names, seen, strict=True) if values)
 
 
 def drop_sample_values(schema: str, gold_sql: str) -> str:

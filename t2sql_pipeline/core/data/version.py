@@ -20,9 +20,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.core.settings import PipelineSettings, SourceSettings
 from t2sql_pipeline.core.data.sources import resolve_data_path
 from t2sql_pipeline.core.data.sources.hub import DEFAULT_HUB_IDS
+from t2sql_pipeline.core.settings import PipelineSettings, SourceSettings
 
 _CHUNK = 1 << 20
 

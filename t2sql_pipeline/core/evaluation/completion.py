@@ -90,7 +90,8 @@ def complete_sql(
         grammar_prefixes=[filled for _, filled in prompts] if grammars is not None else None,
     )
     return [
-        join_completion(prefix, continuation_text(tokenizer, filled, list(answer.token_ids))) for (_, filled), prefix, answer in zip(prompts, prefixes, answers)
+        join_completion(prefix, continuation_text(tokenizer, filled, list(answer.token_ids)))
+        for (_, filled), prefix, answer in zip(prompts, prefixes, answers, strict=True)
     ]
 
 

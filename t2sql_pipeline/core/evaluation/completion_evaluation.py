@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from t2sql_pipeline.core.evaluation.completion import answer_lead, complete_sql, evaluation_prefix
 from t2sql_pipeline.core.settings import PipelineSettings
@@ -82,7 +82,7 @@ def evaluate_completion(
     lead = answer_lead(tokenizer, "question", fmt)  # the same for every message
     prefixes = [evaluation_prefix(row["gold_sql"]) for row in rows]
     prompts = []
-    for row, prefix in zip(rows, prefixes):
+    for row, prefix in zip(rows, prefixes, strict=True):
         filled = list(tokenizer(lead + prefix.rstrip(), add_special_tokens=False)["input_ids"])
         prompts.append((list(row["prompt_ids"]) + filled, filled))
     started = time.perf_counter()
@@ -92,7 +92,7 @@ def evaluate_completion(
     matches = {i: question.exec_match for i, question in enumerate(scored)}
     records = [
         CompletionRecord(row["example_id"], prefix, row["gold_sql"], sql, matches[i], rouge_l_f1(_rest(row["gold_sql"], prefix), _rest(sql, prefix)))
-        for i, (row, prefix, sql) in enumerate(zip(rows, prefixes, completed))
+        for i, (row, prefix, sql) in enumerate(zip(rows, prefixes, completed, strict=True))
     ]
     scored = [bool(r.exec_match) for r in records if r.exec_match is not None]
     score = CompletionScore(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from t2sql_pipeline.core.settings import PipelineSettings
 
@@ -37,12 +37,11 @@ class StepMetrics:
 
 def score_subset(model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings) -> tuple[float, float]:
     """(EX, mean ROUGE-L-SQL F1) of `model` on `rows`; SQL runs in this process (no worker pool per step)."""
-    from t2sql_pipeline.core.evaluation.scoring import score_by_database
     from t2sql_pipeline.core.evaluation.generation import generate_answers
+    from t2sql_pipeline.core.evaluation.model_evaluation import schema_grammars
+    from t2sql_pipeline.core.evaluation.scoring import score_by_database
     from t2sql_pipeline.core.sql.extraction import extract_sql
     from t2sql_pipeline.core.sql.text_metrics import rouge_l_f1
-
-    from t2sql_pipeline.core.evaluation.model_evaluation import schema_grammars
 
     g = settings.generation
     grammars = schema_grammars(model, tokenizer, [Path(row["db_path"]) for row in rows], settings)  # None unless generation.constrained
@@ -53,7 +52,7 @@ def score_subset(model: Any, tokenizer: Any, rows: list[dict[str, Any]], setting
     scored = score_by_database(rows, predicted, timeout_s=settings.evaluation.timeout_s, workers=0, text_metrics=False)
     matches = [bool(q.exec_match) for q in scored]  # a missing database counts as a miss
     # The `;` that extraction appends is no token of the answer's content (gold SQL often lacks it).
-    rouge = [rouge_l_f1(row["gold_sql"].strip().rstrip(";"), sql.rstrip(";")) for row, sql in zip(rows, predicted)]
+    rouge = [rouge_l_f1(row["gold_sql"].strip().rstrip(";"), sql.rstrip(";")) for row, sql in zip(rows, predicted, strict=True)]
     return sum(matches) / len(matches), sum(rouge) / len(rouge)
 
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from t2sql_pipeline.core.evaluation.file_results import Semantics
+from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError
 from t2sql_pipeline.core.sql import exact_eval
 from t2sql_pipeline.core.sql import execution as sql_exec
 from t2sql_pipeline.core.sql.exact_match import ExactMatch
@@ -15,9 +17,6 @@ from t2sql_pipeline.core.sql.result_match import PreparedQuery, bird_rows_match,
 from t2sql_pipeline.core.sql.text_metrics import DbSchema, GoldText, TextMetrics, gold_text, text_metrics
 from t2sql_pipeline.core.sql.ves import mean_without_outliers
 from t2sql_pipeline.core.sql.worker_pool import KILLED
-
-from t2sql_pipeline.core.evaluation.file_results import Semantics
-from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError
 
 _PYTHON_TASK_BUDGET_S = 60.0  # sqlglot/sqlparse on one line of text; generous, never expected
 

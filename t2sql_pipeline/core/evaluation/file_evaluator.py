@@ -16,15 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from t2sql_pipeline.core.evaluation.gold_cache import GoldCache
-from t2sql_pipeline.core.sql import exact_eval
-from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap
-from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, TextDecoding, read_schema
-from t2sql_pipeline.core.sql.official_parse import OfficialSql
-from t2sql_pipeline.core.sql.result_match import PreparedQuery
-from t2sql_pipeline.core.sql.text_metrics import DbSchema, GoldText, TextMetrics
-from t2sql_pipeline.core.sql.worker_pool import WorkerPool
 from t2sql_pipeline.core.evaluation.evaluator_tasks import (
+    _RUN_AGAIN,
     _Batch,
     _ExactOutcome,
     _ExactTask,
@@ -35,10 +28,9 @@ from t2sql_pipeline.core.evaluation.evaluator_tasks import (
     _Outcome,
     _PredOutcome,
     _PredTask,
-    _RUN_AGAIN,
-    _Task,
     _run_task,
     _run_unit,
+    _Task,
     _task_budget_s,
     _task_overrun,
     _unit_budget_s,
@@ -46,7 +38,15 @@ from t2sql_pipeline.core.evaluation.evaluator_tasks import (
     _units,
 )
 from t2sql_pipeline.core.evaluation.file_results import EvaluationResult, EvaluationSummary, QuestionResult, Semantics, summarize
+from t2sql_pipeline.core.evaluation.gold_cache import GoldCache
 from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError, GoldQuery
+from t2sql_pipeline.core.sql import exact_eval
+from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap
+from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, TextDecoding, read_schema
+from t2sql_pipeline.core.sql.official_parse import OfficialSql
+from t2sql_pipeline.core.sql.result_match import PreparedQuery
+from t2sql_pipeline.core.sql.text_metrics import DbSchema, GoldText, TextMetrics
+from t2sql_pipeline.core.sql.worker_pool import WorkerPool
 
 
 def _schema_digest(schema: DbSchema | None) -> str:
@@ -134,18 +134,18 @@ class Evaluator:
             self._gold_info.update(self._cache.get(info_kind, None, new_sql))
             new_sql = [sql for sql in new_sql if sql not in self._gold_info]
         tasks: list[_Task] = [_GoldInfoTask(sql, self.semantics, self.strict) for sql in new_sql]
-        self._gold_info.update(zip(new_sql, self._run(tasks)))  # type: ignore[arg-type]
+        self._gold_info.update(zip(new_sql, self._run(tasks), strict=True))  # type: ignore[arg-type]
         if self._cache is not None:
             self._cache.put(info_kind, None, {sql: self._gold_info[sql] for sql in new_sql})
         # 2. gold rows, once per (database file, prepared SQL)
         db_paths = [self._db_paths(g.db_id) for g in gold]
         prepared = [self._gold_info[g.sql][0] for g in gold]
-        keys = sorted({(p, q.sql) for paths, q in zip(db_paths, prepared) for p in paths} - self._gold_rows.keys())
+        keys = sorted({(p, q.sql) for paths, q in zip(db_paths, prepared, strict=True) for p in paths} - self._gold_rows.keys())
         decoding: TextDecoding = "ignore" if self.semantics == "spider" else "strict"
         if self._cache is not None:
             keys = self._cached_gold_rows(keys, decoding)
         tasks = [_GoldTask(path, sql, decoding, self.limits) for path, sql in keys]
-        self._gold_rows.update(zip(keys, self._run(tasks)))  # type: ignore[arg-type]
+        self._gold_rows.update(zip(keys, self._run(tasks), strict=True))  # type: ignore[arg-type]
         if self._cache is not None:
             self._store_gold_rows(keys, decoding)
         if self.text_metrics:
@@ -189,7 +189,7 @@ class Evaluator:
                 self._gold_text.update({(sql, schema): cached[sql] for sql, schema in group if sql in cached})
             todo = [key for key in todo if key not in self._gold_text]
         results = self._run([_GoldTextTask(sql, schema) for sql, schema in todo])
-        self._gold_text.update((key, text) for key, text in zip(todo, results) if text is not None)  # type: ignore[misc]
+        self._gold_text.update((key, text) for key, text in zip(todo, results, strict=True) if text is not None)  # type: ignore[misc]
         if self._cache is not None:
             computed = set(todo) & self._gold_text.keys()
             for kind, group in by_schema.items():

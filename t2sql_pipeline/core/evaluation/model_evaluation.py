@@ -17,10 +17,10 @@ from typing import Any
 from t2sql_pipeline.core.evaluation.generation import generate_answers
 from t2sql_pipeline.core.evaluation.scoring import score_by_database
 from t2sql_pipeline.core.evaluation.voting import Candidate, VoteOutcome, sample_answers, vote
-from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
-from t2sql_pipeline.core.sql.extraction import extract_sql
 from t2sql_pipeline.core.records import ModelScore
 from t2sql_pipeline.core.settings import PipelineSettings
+from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
+from t2sql_pipeline.core.sql.extraction import extract_sql
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ def mcnemar_exact(first: list[bool], second: list[bool]) -> McNemarResult:
     """The exact two-sided McNemar test on aligned per-question results (True = correct)."""
     if len(first) != len(second):
         raise ValueError(f"paired results need equal lengths, got {len(first)} and {len(second)}")
-    b = sum(1 for x, y in zip(first, second) if x and not y)
-    c = sum(1 for x, y in zip(first, second) if y and not x)
+    b = sum(1 for x, y in zip(first, second, strict=True) if x and not y)
+    c = sum(1 for x, y in zip(first, second, strict=True) if y and not x)
     n = b + c
     tail = sum(comb(n, k) for k in range(min(b, c) + 1)) / 2**n if n else 1.0
     return McNemarResult(b, c, len(first), min(1.0, 2 * tail))

@@ -100,9 +100,7 @@ def sql_model_signature() -> ModelSignature:
     """question, schema, db_path, evidence, prefix strings in (each optional to MLflow: a completion needs no
     question; `requests_from_frame` checks each row); one SQL string per row out."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    from mlflow.types import ParamSchema, ParamSpec
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     inputs = Schema([ColSpec("string", name, required=False) for name in INPUT_COLUMNS])
     # Predict-time generation settings (the registered model's own `generation.*` are the defaults).
@@ -114,8 +112,8 @@ class SqlModel(PythonModel):
     """The pyfunc: `load_context` loads base + adapter (merged unless 4-bit); `predict` returns SQL per row."""
 
     def load_context(self, context: Any) -> None:
-        from t2sql_pipeline.core.training.base_models import resolve_pretrained
         from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+        from t2sql_pipeline.core.training.base_models import resolve_pretrained
 
         config = context.model_config
         self.settings = settings_of_logged_model(config["settings"])  # a version logged before a setting existed gets its default
@@ -138,7 +136,7 @@ class SqlModel(PythonModel):
             ([i for i, r in enumerate(requests) if r.prefix is not None], complete_requests),
         ):
             if indices:
-                for index, text in zip(indices, run(self.model, self.tokenizer, settings, self.prompt_format, [requests[i] for i in indices])):
+                for index, text in zip(indices, run(self.model, self.tokenizer, settings, self.prompt_format, [requests[i] for i in indices]), strict=True):
                     sql[index] = text
         return sql
 

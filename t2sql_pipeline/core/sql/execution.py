@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+
 from t2sql_pipeline.core.sql.sqlite_files import connect_read_only
 from t2sql_pipeline.core.sql.sqlite_schema import read_sqlite_schema
 

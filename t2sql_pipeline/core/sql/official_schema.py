@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from t2sql_pipeline.core.sql.sqlite_schema import read_sqlite_schema
 
 

@@ -7,19 +7,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from t2sql_pipeline.core.data.example_store import read_examples, write_examples
+from t2sql_pipeline.core.data.sampling import stratified_sample
+from t2sql_pipeline.core.data.schema_prompt import schema_with_sample_values
+from t2sql_pipeline.core.data.sources import Source, load_source
+from t2sql_pipeline.core.data.splits import find_leaks, split_examples
 from t2sql_pipeline.core.records import (
     BaseModelManifest,
     RawDataManifest,
     SampleManifest,
     SplitsManifest,
 )
-from t2sql_pipeline.core.data.sampling import stratified_sample
-from t2sql_pipeline.core.data.schema_prompt import schema_with_sample_values
 from t2sql_pipeline.core.settings import PipelineSettings
-from t2sql_pipeline.core.data.sources import Source, load_source
-from t2sql_pipeline.core.data.splits import find_leaks, split_examples
-
-
 from t2sql_pipeline.core.stages.context import RunContext
 
 
@@ -87,9 +85,9 @@ def describe_empty_sources(settings: PipelineSettings, raws: list[RawDataManifes
 def base_model(ctx: RunContext, sampled: SampleManifest) -> BaseModelManifest:
     """The demo model is built here (tokenizer trained on the sample); a pretrained one is resolved;
     a GGUF file is fetched and converted once into a Hugging Face folder shared by every later run."""
-    from t2sql_pipeline.core.training.gguf_models import resolve_gguf
-    from t2sql_pipeline.core.training.base_models import describe_base_model, resolve_pretrained, save_demo_base_model
     from t2sql_pipeline.core.state import models_dir
+    from t2sql_pipeline.core.training.base_models import describe_base_model, resolve_pretrained, save_demo_base_model
+    from t2sql_pipeline.core.training.gguf_models import resolve_gguf
     from t2sql_pipeline.core.training.tokenization import INST_CLOSE, INST_OPEN, SYSTEM_PROMPT, user_message
 
     settings = ctx.settings.model

@@ -11,8 +11,6 @@ from t2sql_pipeline.core.records import (
     ReportManifest,
     SplitsManifest,
 )
-
-
 from t2sql_pipeline.core.stages.context import RunContext
 
 
@@ -59,7 +57,11 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
                     handle.write(json.dumps({"model": score.label, **asdict(completion)}) + "\n")
     completion_scores = {score.label: {k: v for k, v in asdict(score).items() if k != "label"} for score, _ in completions}
     scores = {e.label: e.score for e in evaluations}
-    paired = [(b.exec_match, a.exec_match) for b, a in zip(base_eval.records, adapter_eval.records) if b.exec_match is not None and a.exec_match is not None]
+    paired = [
+        (b.exec_match, a.exec_match)
+        for b, a in zip(base_eval.records, adapter_eval.records, strict=True)
+        if b.exec_match is not None and a.exec_match is not None
+    ]
     mcnemar = mcnemar_exact([bool(b) for b, _ in paired], [bool(a) for _, a in paired])
     ctx.log(
         f"adapter vs base, exact McNemar test: {mcnemar.only_second} questions only the adapter answers, {mcnemar.only_first} only the base; p = {mcnemar.p_value:.3g}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from t2sql_pipeline.core.records import (
     AdapterManifest,
     BaseModelManifest,
@@ -10,8 +9,6 @@ from t2sql_pipeline.core.records import (
     ReportManifest,
     SplitsManifest,
 )
-
-
 from t2sql_pipeline.core.stages.context import RunContext
 
 

@@ -12,7 +12,6 @@ from t2sql_pipeline.core.records import (
     BaseModelManifest,
     SplitsManifest,
 )
-
 from t2sql_pipeline.core.stages.context import RunContext
 
 if TYPE_CHECKING:
@@ -49,10 +48,10 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
     logs, tracks in MLflow, saves the adapter and returns the manifest (None on the other ranks)."""
     from datasets import load_from_disk
 
+    from t2sql_pipeline.core.registry.tracking import TrackedRun
     from t2sql_pipeline.core.training.checkpoint_lock import CheckpointLock
     from t2sql_pipeline.core.training.launch import interrupts_deferred, process_rank
     from t2sql_pipeline.core.training.progress import planned_steps, progress_line
-    from t2sql_pipeline.core.registry.tracking import TrackedRun
     from t2sql_pipeline.core.training.sft import checkpoint_key, train_adapter
 
     data = load_from_disk(splits.path)

@@ -99,13 +99,13 @@ def describe_base_model(path: str, name: str) -> BaseModelManifest:
 
 def estimate_parameters(config: object) -> int:
     """Parameter count of a decoder-only transformer from its config (no weights loaded)."""
-    hidden = getattr(config, "hidden_size")
-    layers = getattr(config, "num_hidden_layers")
-    heads = getattr(config, "num_attention_heads")
+    hidden = config.hidden_size
+    layers = config.num_hidden_layers
+    heads = config.num_attention_heads
     kv_heads = getattr(config, "num_key_value_heads", heads) or heads
     head_dim = getattr(config, "head_dim", None) or hidden // heads
-    intermediate = getattr(config, "intermediate_size")
-    vocab = getattr(config, "vocab_size")
+    intermediate = config.intermediate_size
+    vocab = config.vocab_size
     attention = hidden * head_dim * (2 * heads + 2 * kv_heads)
     mlp = 3 * hidden * intermediate
     embeddings = vocab * hidden * (1 if getattr(config, "tie_word_embeddings", False) else 2)

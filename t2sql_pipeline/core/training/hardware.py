@@ -7,7 +7,6 @@ from typing import Literal
 
 from t2sql_pipeline.core.settings import PipelineSettings
 
-
 Device = Literal["cuda", "mps", "cpu"]
 
 

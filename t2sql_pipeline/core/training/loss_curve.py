@@ -17,7 +17,7 @@ def draw_loss_curve(history: list[dict[str, float]], path: Path) -> Path:
     for key, label in (("loss", "train loss"), ("eval_loss", "validation loss")):
         points = [(row["step"], row[key]) for row in history if key in row and "step" in row]
         if points:
-            axis.plot(*zip(*points), marker="." if key == "eval_loss" else None, label=label)
+            axis.plot(*zip(*points, strict=True), marker="." if key == "eval_loss" else None, label=label)
             values += [value for _, value in points]
     axis.set_xlabel("step")
     axis.set_ylabel("loss")

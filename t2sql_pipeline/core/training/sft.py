@@ -9,21 +9,21 @@ input data, so a run killed mid-way resumes from its last complete checkpoint.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
 import json
 import logging
 import math
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from t2sql_pipeline.core.training.launch import world_size
 from t2sql_pipeline.core.records import AdapterManifest
 from t2sql_pipeline.core.settings import LoraSettings, PipelineSettings
-from t2sql_pipeline.core.training.loss_curve import draw_loss_curve
 from t2sql_pipeline.core.training.hardware import HardwarePlan, resolve_hardware
+from t2sql_pipeline.core.training.launch import world_size
+from t2sql_pipeline.core.training.loss_curve import draw_loss_curve
 
 if TYPE_CHECKING:
     from datasets import Dataset

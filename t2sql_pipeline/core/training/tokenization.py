@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from t2sql_pipeline.core.records import SplitStats
 from t2sql_pipeline.core.data.schema_prompt import drop_sample_values, keep_referenced_tables
+from t2sql_pipeline.core.records import SplitStats
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

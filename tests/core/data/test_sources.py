@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.settings import load_settings
 from t2sql_pipeline.core.data.sources import load_source
 from t2sql_pipeline.core.data.sources.bird import load_bird_local
 from t2sql_pipeline.core.data.sources.examples import Example, SourceFormatError, to_records
 from t2sql_pipeline.core.data.sources.spider import load_spider_local
 from t2sql_pipeline.core.data.sources.synthetic import write_synthetic_bird, write_synthetic_spider
+from t2sql_pipeline.core.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SHARED_DATA = Path(os.environ.get("T2SQL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

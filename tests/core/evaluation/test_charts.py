@@ -3,8 +3,8 @@
 import struct
 from pathlib import Path
 
-from t2sql_pipeline.core.records import ModelScore
 from t2sql_pipeline.core.evaluation.charts import accuracy_chart, ordered_levels
+from t2sql_pipeline.core.records import ModelScore
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from t2sql_pipeline.core.evaluation.completion import (
@@ -12,8 +11,8 @@ from t2sql_pipeline.core.evaluation.completion import (
     evaluation_prefix,
     join_completion,
 )
-from t2sql_pipeline.core.training.completion_examples import add_completion_examples
 from t2sql_pipeline.core.training.base_models import build_demo_tokenizer
+from t2sql_pipeline.core.training.completion_examples import add_completion_examples
 from t2sql_pipeline.core.training.tokenization import IGNORE_INDEX, tokenize_example, user_message
 from tests.core.training.test_tokenization import CHAT_TEMPLATE, CORPUS, QUESTION, SCHEMA, SQL
 

@@ -85,8 +85,8 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    from t2sql_pipeline.core.training.base_models import build_demo_model, build_demo_tokenizer
     from t2sql_pipeline.core.settings import DemoModelSettings
+    from t2sql_pipeline.core.training.base_models import build_demo_model, build_demo_tokenizer
 
     tokenizer = build_demo_tokenizer(CORPUS, vocab_size=300)
     settings = DemoModelSettings(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=256)

@@ -10,11 +10,11 @@ import pytest
 from t2sql_pipeline.core.registry.model_registry import (
     CANDIDATE,
     CHAMPION,
+    CandidateScore,
     champion_version,
+    decide_promotion,
     ensure_experiment,
     list_versions,
-    CandidateScore,
-    decide_promotion,
     register_adapter,
 )
 

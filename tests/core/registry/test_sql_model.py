@@ -7,8 +7,8 @@ import pytest
 
 from t2sql_pipeline.core.data import db_schema
 from t2sql_pipeline.core.data.example_store import read_examples
-from t2sql_pipeline.core.settings import load_settings
 from t2sql_pipeline.core.registry.sql_model import SqlModelInputError, SqlRequest, prompt_ids_for, requests_from_frame
+from t2sql_pipeline.core.settings import load_settings
 from tests.conftest import TINY_PIPELINE, RegisteredSqlModel
 
 pytestmark = pytest.mark.slow  # the fixture trains and registers a model
@@ -36,8 +36,8 @@ def test_rows(registered_sql_model: RegisteredSqlModel) -> list[dict]:
 
 def test_predictions_equal_core_generation_on_the_training_prompt(registered_sql_model: RegisteredSqlModel, pyfunc_model, test_rows: list[dict]) -> None:
     from t2sql_pipeline.core.evaluation.generation import generate_completions
-    from t2sql_pipeline.core.sql.extraction import extract_sql
     from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+    from t2sql_pipeline.core.sql.extraction import extract_sql
 
     settings = load_settings("demo", TINY_PIPELINE)
     rows = [r for r in test_rows if r["source"] == "spider"][:2] + [r for r in test_rows if r["source"] == "bird" and r["evidence"]][:2]

@@ -181,7 +181,7 @@ def test_agrees_with_official_levels_on_spider_dev() -> None:
     assert [(i, db) for i, db, _ in expected] == [(i, db) for i, (_, db) in enumerate(gold)]
 
     disagreements = []
-    for (index, _, official), (sql, _) in zip(expected, gold):
+    for (index, _, official), (sql, _) in zip(expected, gold, strict=True):
         ours = spider_hardness(sql)
         assert ours in SPIDER_HARDNESS_LEVELS
         if ours != official:

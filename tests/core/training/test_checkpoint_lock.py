@@ -52,8 +52,8 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_runs_left_running_by_dead_processes_are_ended_as_killed(tracking: str) -> None:
     from mlflow import MlflowClient
 
-    from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.registry.tracking import TrackedRun
+    from t2sql_pipeline.core.settings import load_settings
 
     settings = load_settings("demo")
     alive = TrackedRun.start(tracking, settings, run_name="alive")  # this process: alive
@@ -71,8 +71,8 @@ def test_runs_left_running_by_dead_processes_are_ended_as_killed(tracking: str) 
 def test_a_resumed_training_continues_its_mlflow_run(tracking: str) -> None:
     from mlflow import MlflowClient
 
-    from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.registry.tracking import TrackedRun
+    from t2sql_pipeline.core.settings import load_settings
 
     settings = load_settings("demo")
     client = MlflowClient(tracking)

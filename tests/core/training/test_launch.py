@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.training.launch import ENTRY_MODULE, TrainingRequest, free_port, read_result, request_for, training_command
 from t2sql_pipeline.core.records import BaseModelManifest, SplitsManifest
 from t2sql_pipeline.core.settings import SettingsError
+from t2sql_pipeline.core.training.launch import ENTRY_MODULE, TrainingRequest, free_port, read_result, request_for, training_command
 from t2sql_pipeline.core.training.tied_to_parent import MODULE as TIED_MODULE
 from tests.core.training.test_sft import tiny_settings
 
@@ -24,7 +24,7 @@ def test_several_processes_run_under_torchrun_on_one_node() -> None:
     assert command[:4] == ["py", "-m", TIED_MODULE, "4242"]  # torchrun tied to the process that starts it
     torchrun = command[4:]
     assert torchrun[:3] == ["py", "-m", "torch.distributed.run"]
-    options = dict(zip(torchrun[3:11:2], torchrun[4:12:2]))
+    options = dict(zip(torchrun[3:11:2], torchrun[4:12:2], strict=True))
     assert options == {"--nproc_per_node": "3", "--nnodes": "1", "--master_addr": "127.0.0.1", "--master_port": "29555"}
     assert torchrun[11:] == ["-m", ENTRY_MODULE, "/tmp/req.json"]
 

@@ -29,8 +29,8 @@ def tiny_settings(*overrides: str) -> PipelineSettings:
 
 def make_tiny_base(out_dir: Path) -> str:
     """A 2-layer Llama with a BPE tokenizer trained on the test questions, saved in Hugging Face layout."""
-    from t2sql_pipeline.core.training.base_models import build_demo_model, build_demo_tokenizer
     from t2sql_pipeline.core.settings import DemoModelSettings
+    from t2sql_pipeline.core.training.base_models import build_demo_model, build_demo_tokenizer
 
     corpus = [f"[INST] How many {t} per {c}? [/INST] SELECT {c}, count(*) FROM {t} GROUP BY {c}" for t, c in QUESTIONS] * 10
     tokenizer = build_demo_tokenizer(corpus, vocab_size=300)

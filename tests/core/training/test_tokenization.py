@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from t2sql_pipeline.core.training.base_models import build_demo_tokenizer
 from t2sql_pipeline.core.data.sources.examples import Example
+from t2sql_pipeline.core.training.base_models import build_demo_tokenizer
 from t2sql_pipeline.core.training.tokenization import (
     IGNORE_INDEX,
     INST_CLOSE,
@@ -176,7 +176,7 @@ def test_tokenize_split_rows(tokenizer) -> None:
     rows, stats = tokenize_split(examples, tokenizer, "inst", max_seq_length=10_000, include_evidence=True)
     assert stats.dropped_too_long == 0 and stats.examples == 3
     assert [row["example_id"] for row in rows] == [e.example_id for e in examples]
-    for row, example in zip(rows, examples):
+    for row, example in zip(rows, examples, strict=True):
         assert row["gold_sql"] == example.gold_sql and row["db_path"] == example.db_path
         assert row["input_ids"][: len(row["prompt_ids"])] == row["prompt_ids"]
         assert row["labels"][: len(row["prompt_ids"])] == [IGNORE_INDEX] * len(row["prompt_ids"])

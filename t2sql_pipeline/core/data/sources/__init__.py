@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from t2sql_pipeline.core.settings import DataSettings, SourceSettings, default_config_dir
 from t2sql_pipeline.core.data.sources.bird import load_bird_local
 from t2sql_pipeline.core.data.sources.examples import Example, LoadResult, Source, SourceFormatError
 from t2sql_pipeline.core.data.sources.hub import load_hub
 from t2sql_pipeline.core.data.sources.spider import load_spider_local
 from t2sql_pipeline.core.data.sources.synthetic import write_synthetic_bird, write_synthetic_spider
+from t2sql_pipeline.core.settings import DataSettings, SourceSettings, default_config_dir
 
 __all__ = ["Example", "LoadResult", "SourceFormatError", "load_source", "resolve_data_path"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from t2sql_pipeline.core.sql.hardness import HardnessError, spider_hardness
 from t2sql_pipeline.core.data.sources.examples import (
     Example,
     ExcludedExample,
@@ -21,6 +20,7 @@ from t2sql_pipeline.core.data.sources.examples import (
     read_json_list,
     read_schemas,
 )
+from t2sql_pipeline.core.sql.hardness import HardnessError, spider_hardness
 
 SPLIT_FILES: dict[str, tuple[tuple[str, bool], ...]] = {
     # split -> (file, required)

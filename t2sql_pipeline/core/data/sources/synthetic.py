@@ -33,7 +33,7 @@ def write_synthetic_spider(out_dir: Path, databases: list[str], rows_per_table: 
     for db_id in databases:
         _write_database(out_dir / "database" / db_id / f"{db_id}.sqlite", db_id, rows_per_table, rng)
         tables.append(tables_json_entry(db_id))
-        pairs = _unique_pairs(rng, questions_per_database, lambda: _spider_pair(rng, DATABASES[db_id]))
+        pairs = _unique_pairs(rng, questions_per_database, lambda schema=DATABASES[db_id]: _spider_pair(rng, schema))
         records = [{"db_id": db_id, "question": q, "query": sql} for q, sql in pairs]
         cut = int(len(records) * 0.85)
         train += records[:cut]
@@ -49,7 +49,7 @@ def write_synthetic_bird(out_dir: Path, databases: list[str], rows_per_table: in
     rng = random.Random(seed + 1)
     per_split: dict[str, list[dict]] = {"train": [], "dev": []}
     for db_id in databases:
-        triples = _unique_pairs(rng, questions_per_database, lambda: _bird_triple(rng, DATABASES[db_id]))
+        triples = _unique_pairs(rng, questions_per_database, lambda schema=DATABASES[db_id]: _bird_triple(rng, schema))
         cut = int(len(triples) * 0.85)
         for split, chunk in (("train", triples[:cut]), ("dev", triples[cut:])):
             for question, sql, evidence, difficulty in chunk:
