@@ -97,16 +97,12 @@ def subset_rows(eval_dataset: Any, examples: int) -> list[dict[str, Any]]:
     """`examples` validation rows, with what scoring needs, taken round-robin across databases in order of first
     appearance (each database's rows in split order): fixed across steps and runs. The split is grouped by
     database, so its first rows would all be one database's, and one hard database reads as 0% at every step."""
-    by_database: dict[str, list[int]] = {}
+    seen: dict[str, int] = {}  # rows seen so far per database; a dict also keeps first-appearance order
+    keys = []
     for index, db_id in enumerate(eval_dataset["db_id"]):
-        by_database.setdefault(db_id, []).append(index)
-    chosen: list[int] = []
-    queues = [iter(indices) for indices in by_database.values()]
-    while queues and len(chosen) < examples:
-        index = next(queues[0], None)
-        queues = queues[1:] + ([queues[0]] if index is not None else [])
-        if index is not None:
-            chosen.append(index)
+        keys.append((seen.setdefault(db_id, 0), list(seen).index(db_id), index))  # (round, database, row)
+        seen[db_id] += 1
+    chosen = [index for *_, index in sorted(keys)[:examples]]
     return eval_dataset.select(chosen).select_columns(list(ROW_COLUMNS)).to_list() if chosen else []
 
 
