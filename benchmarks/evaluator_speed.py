@@ -29,8 +29,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from t2sql_pipeline.core.evaluation.file_evaluator import Evaluator  # noqa: E402
-from t2sql_pipeline.core.evaluation.input_files import GoldQuery, read_gold_file, read_prediction_file  # noqa: E402
+from t2sql_pipeline.core.scoring.file_evaluator import Evaluator  # noqa: E402
+from t2sql_pipeline.core.scoring.input_files import GoldQuery, read_gold_file, read_prediction_file  # noqa: E402
 
 Row = tuple[Any, ...]
 

@@ -44,13 +44,15 @@ def held_out_rows(run_dir: Path, count: int) -> list[dict[str, Any]]:
     """`count` test questions spread evenly over the run's test split (which is ordered by database)."""
     from datasets import load_from_disk
 
-    rows = load_from_disk(str(run_dir / "tokenized_splits" / "dataset"))["test"].to_list()
+    from t2sql_pipeline.core.run_folder import RunFolder
+
+    rows = load_from_disk(str(RunFolder(run_dir).tokenized_splits))["test"].to_list()
     step = max(1, len(rows) // count)
     return rows[::step][:count]
 
 
 def hf_answers(model: Any, tokenizer: Any, prompts: list[list[int]], settings: Any) -> tuple[list[str], int, float]:
-    from t2sql_pipeline.core.evaluation.generation import generate_answers
+    from t2sql_pipeline.core.inference.generation import generate_answers
     from t2sql_pipeline.core.sql.extraction import extract_sql
 
     g = settings.generation
@@ -91,9 +93,10 @@ def main(argv: list[str] | None = None) -> list[VariantResult]:
     import mlflow.pyfunc
     import torch
 
-    from t2sql_pipeline.core.evaluation.scoring import score_by_database
+    from t2sql_pipeline.core.inference.requests import SqlRequest, request_prompt_ids
     from t2sql_pipeline.core.registry.export import GGUF_FILE, load_export
-    from t2sql_pipeline.core.registry.sql_model import SqlRequest, process_tracking_uri, prompt_ids_for
+    from t2sql_pipeline.core.registry.sql_model import process_tracking_uri
+    from t2sql_pipeline.core.scoring.by_database import score_by_database
     from t2sql_pipeline.core.state import mlflow_tracking_uri
 
     torch.set_num_threads(args.threads)
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> list[VariantResult]:
     settings, fmt = served.settings, served.prompt_format
     rows = held_out_rows(args.run_dir, args.questions)
     requests = [SqlRequest(r["question"], None, r["db_path"], r.get("evidence") or None) for r in rows]
-    reference_prompts = [prompt_ids_for(served.tokenizer, settings, fmt, request) for request in requests]
+    reference_prompts = [request_prompt_ids(served.tokenizer, settings, fmt, request) for request in requests]
 
     variants: list[tuple[str, str, Any]] = [("registered", "transformers", (served.model, served.tokenizer))]
     for spec in args.export:
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> list[VariantResult]:
             sql, tokens, seconds = llama_cpp_answers(source, reference_prompts, settings, args.threads)
         else:
             model, tokenizer = source if isinstance(source, tuple) else load_export(source)
-            prompts = [prompt_ids_for(tokenizer, settings, fmt, request) for request in requests]
+            prompts = [request_prompt_ids(tokenizer, settings, fmt, request) for request in requests]
             same_prompts = prompts == reference_prompts
             sql, tokens, seconds = hf_answers(model, tokenizer, prompts, settings)
         reference = reference or sql

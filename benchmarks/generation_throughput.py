@@ -45,7 +45,7 @@ class GenerationTiming:
 def main(argv: list[str] | None = None) -> GenerationTiming:
     import torch
 
-    from t2sql_pipeline.core.evaluation.generation import generate_completions
+    from t2sql_pipeline.core.inference.generation import generate_completions
     from t2sql_pipeline.core.training.base_models import load_tokenizer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -137,10 +137,10 @@ def train_trl_defaults(model_path: str, train: Any, settings: Any, budget_s: flo
 def generation_arms(model_path: str, prompts: list[list[int]], settings: Any, single_prompts: int) -> list[GenerationArm]:
     import torch
 
-    from t2sql_pipeline.core.evaluation.generation import generate_answers
-    from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+    from t2sql_pipeline.core.inference.generation import generate_answers
+    from t2sql_pipeline.core.inference.loading import load_for_inference
 
-    model, tokenizer = load_for_evaluation(model_path, None, settings)
+    model, tokenizer = load_for_inference(model_path, None, settings)
     g = settings.generation
     generate_answers(model, tokenizer, prompts[:2], max_new_tokens=4, batch_size=2)  # warm-up
     started = time.perf_counter()
@@ -160,6 +160,7 @@ def generation_arms(model_path: str, prompts: list[list[int]], settings: Any, si
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from datasets import load_from_disk
 
+    from t2sql_pipeline.core.run_folder import RunFolder
     from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.state import models_dir
     from t2sql_pipeline.core.training.gguf_models import resolve_gguf
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     settings = load_settings(args.experiment)
     model_path = str(resolve_gguf(settings.model, models_dir()))  # converted once by the experiment's run: found, not redone
-    data = load_from_disk(str(args.run_dir / "tokenized_splits" / "dataset"))
+    data = load_from_disk(str(RunFolder(args.run_dir).tokenized_splits))
     examples = {e["example_id"]: e for e in _raw_examples(args.run_dir)}
     train = data["train"].map(lambda row: {"message": user_message(examples[row["example_id"]]["schema"], row["question"], None)})
     results: dict[str, Any] = {"model": model_path, "training": [], "generation": []}
@@ -208,7 +209,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _raw_examples(run_dir: Path) -> list[dict[str, Any]]:
     import pandas as pd
 
-    return pd.read_parquet(run_dir / "stratified_sample" / "examples.parquet").to_dict(orient="records")
+    from t2sql_pipeline.core.run_folder import RunFolder
+
+    return pd.read_parquet(RunFolder(run_dir).sample_examples).to_dict(orient="records")
 
 
 if __name__ == "__main__":

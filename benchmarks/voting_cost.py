@@ -53,18 +53,20 @@ def main(argv: list[str] | None = None) -> list[VotingArm]:
     import torch
     from datasets import load_from_disk
 
-    from t2sql_pipeline.core.evaluation import voting
-    from t2sql_pipeline.core.evaluation.generation import generate_answers
-    from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation, vote_answers
-    from t2sql_pipeline.core.evaluation.rerun import base_model_of_run
-    from t2sql_pipeline.core.evaluation.scoring import score_by_database
+    from t2sql_pipeline.core.inference import voting
+    from t2sql_pipeline.core.inference.generation import generate_answers
+    from t2sql_pipeline.core.inference.loading import load_for_inference
+    from t2sql_pipeline.core.inference.voting import vote_answers
+    from t2sql_pipeline.core.run_folder import RunFolder
+    from t2sql_pipeline.core.scoring.by_database import score_by_database
     from t2sql_pipeline.core.settings import load_settings
     from t2sql_pipeline.core.sql.extraction import extract_sql
+    from t2sql_pipeline.core.stages.rerun import base_model_of_run
 
     torch.set_num_threads(args.threads)
     settings = load_settings(args.experiment, [*args.overrides, "generation.strategy=execution_vote", f"generation.num_candidates={args.candidates}"])
-    model, tokenizer = load_for_evaluation(base_model_of_run(settings, args.run_dir), str(args.run_dir / "lora_adapter" / "adapter"), settings)
-    rows = load_from_disk(str(args.run_dir / "tokenized_splits" / "dataset"))[args.split].to_list()[: args.questions]
+    model, tokenizer = load_for_inference(base_model_of_run(settings, args.run_dir), str(RunFolder(args.run_dir).sft_adapter), settings)
+    rows = load_from_disk(str(RunFolder(args.run_dir).tokenized_splits))[args.split].to_list()[: args.questions]
     prompts = [row["prompt_ids"] for row in rows]
     db_paths = [Path(row["db_path"]) for row in rows]
     g = settings.generation

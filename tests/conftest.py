@@ -33,6 +33,9 @@ TINY_PIPELINE = [
     "evaluation.max_examples=12",
 ]
 
+# GRPO after SFT, as small as it runs: 2 steps of 4 questions, 2 completions each.
+RL = ["rl.enabled=true", "rl.max_steps=2", "rl.per_device_batch_size=4", "rl.num_generations=2", "rl.max_completion_length=12", "rl.logging_steps=1"]
+
 # The demo, made quick: small databases and question sets, 120 steps instead of 600, 32 test questions.
 # Checked with `t2sql materialize --experiment demo --set ...`: the adapter learns enough to beat its
 # base model (0% EX, random weights), so the blocking check `beats_base_model` passes.
@@ -87,7 +90,7 @@ def registered_sql_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
         result = run_all(ctx)
         # 4 training steps rarely beat the base, so the gate usually refuses; these tests are about
         # loading a registered version, so the fixture registers it itself (the gate is tested in
-        # tests/assets/test_materialize.py and tests/test_cli_materialize.py).
+        # tests/assets/test_materialize.py (fails), tests/assets/test_gate_passes.py (passes) and tests/test_cli_materialize.py).
         registration = result.registration or registered_adapter(ctx, result.splits, result.base, result.adapter, result.report)
     yield RegisteredSqlModel(
         home=home,

@@ -93,7 +93,7 @@ def test_the_evaluation_report_measures_completion(registered_sql_model: Registe
 def test_constrained_answers_and_completions_keep_to_the_grammar(registry: RegisteredSqlModel, pyfunc_model) -> None:
     import pandas as pd
 
-    from t2sql_pipeline.core.evaluation.constrained_decoding import SchemaConstraints, check_prefix
+    from t2sql_pipeline.core.inference.constrained_decoding import SchemaConstraints, check_prefix
 
     served = pyfunc_model.unwrap_python_model()
     grammar = SchemaConstraints.for_model(served.model, served.tokenizer).for_database(shop(registry))
@@ -124,7 +124,7 @@ def test_a_prefix_the_grammar_rejects_is_a_one_line_error(registry: RegisteredSq
 def test_an_unknown_constrained_value_is_refused(pyfunc_model, registry: RegisteredSqlModel) -> None:
     import pandas as pd
 
-    from t2sql_pipeline.core.registry.sql_model import SqlModelInputError
+    from t2sql_pipeline.core.inference.requests import SqlModelInputError
 
     with pytest.raises(SqlModelInputError, match=r"bad params \{'constrained': 'maybe'\}"):
         pyfunc_model.unwrap_python_model().predict(None, pd.DataFrame([{"question": "q", "db_path": str(shop(registry))}]), {"constrained": "maybe"})

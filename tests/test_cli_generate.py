@@ -111,7 +111,7 @@ def test_execution_voting_from_the_command_line(registry: RegisteredSqlModel, ca
 def test_constrained_generation_keeps_to_the_grammar(registry: RegisteredSqlModel, capsys: pytest.CaptureFixture[str]) -> None:
     import mlflow.pyfunc
 
-    from t2sql_pipeline.core.evaluation.constrained_decoding import SchemaConstraints, check_prefix
+    from t2sql_pipeline.core.inference.constrained_decoding import SchemaConstraints, check_prefix
     from t2sql_pipeline.core.registry.sql_model import process_tracking_uri
 
     assert main(["generate", "--model", registry.reference, "--db", str(shop(registry)), "--constrained", "schema", QUESTION]) == 0

@@ -9,8 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from t2sql_pipeline.cli import main
-from tests.assets.test_rl_stage import RL
-from tests.conftest import TINY_PIPELINE
+from tests.conftest import RL, TINY_PIPELINE
 
 SETTINGS = [a for o in [*TINY_PIPELINE, *RL[1:]] for a in ("--set", o)]  # RL without rl.enabled: rl-run turns it on
 

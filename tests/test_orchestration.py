@@ -8,57 +8,16 @@ import yaml
 from dagster import (
     AssetMaterialization,
     DagsterInstance,
-    DefaultScheduleStatus,
-    DefaultSensorStatus,
     SensorResult,
     SkipReason,
     build_sensor_context,
     instance_for_test,
 )
 
-from t2sql_pipeline.assets.accelerator_tags import ACCELERATOR_POOL
-from t2sql_pipeline.core.settings import load_settings
-from t2sql_pipeline.definitions import defs
-from t2sql_pipeline.orchestration import MAX_RUNTIME_TAG, champion_promoted, raw_data_changed
+from t2sql_pipeline.orchestration import champion_promoted, raw_data_changed
 from t2sql_pipeline.resources.settings import PipelineSettingsResource
-from tests.conftest import PIPELINE_ASSETS
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_ASSETS = set(PIPELINE_ASSETS)
-
-
-def _job_assets(name: str) -> set[str]:
-    job = defs.resolve_job_def(name)
-    return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-
-
-def test_jobs_select_their_stages_and_carry_the_max_runtime() -> None:
-    assert _job_assets("full_pipeline") == ALL_ASSETS
-    assert _job_assets("prepare_data") == {"raw_spider", "raw_bird", "stratified_sample", "base_model", "tokenized_splits"}
-    assert _job_assets("train_and_evaluate") == {"lora_adapter", "rl_adapter", "evaluation_report", "registered_adapter"}
-    expected = str(load_settings("demo").orchestration.max_runtime_s)
-    for name in ("full_pipeline", "prepare_data", "train_and_evaluate"):
-        assert defs.resolve_job_def(name).tags[MAX_RUNTIME_TAG] == expected
-
-
-def test_retrain_schedule_runs_the_full_pipeline_on_the_configured_cron_and_starts_stopped() -> None:
-    schedule = defs.resolve_schedule_def("retrain_schedule")
-    assert schedule.job_name == "full_pipeline"
-    assert schedule.cron_schedule == load_settings("demo").orchestration.retrain_cron == "0 3 * * 1"
-    assert schedule.default_status == DefaultScheduleStatus.STOPPED
-
-
-def test_sensors_are_defined_with_their_default_status() -> None:
-    assert defs.resolve_sensor_def("raw_data_changed").default_status == DefaultSensorStatus.STOPPED
-    assert defs.resolve_sensor_def("raw_data_changed").job_name == "full_pipeline"
-    assert defs.resolve_sensor_def("champion_promoted").default_status == DefaultSensorStatus.RUNNING
-
-
-def test_training_and_generation_share_one_pool() -> None:
-    graph = defs.resolve_asset_graph()
-    pools = {key.to_user_string(): graph.get(key).pools for key in graph.get_all_asset_keys()}
-    assert pools["lora_adapter"] == pools["rl_adapter"] == pools["evaluation_report"] == {ACCELERATOR_POOL}
-    assert pools["raw_spider"] == set()
 
 
 def test_dagster_yaml_limits_the_pool_to_one_and_monitors_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,8 +55,8 @@ def test_a_few_lora_steps_lower_the_loss_and_teach_the_model_to_stop(smollm2: Pa
     from transformers import AutoTokenizer
 
     from t2sql_pipeline.core.data.sources.spider import load_spider_local
-    from t2sql_pipeline.core.evaluation.generation import generate_answers
-    from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+    from t2sql_pipeline.core.inference.generation import generate_answers
+    from t2sql_pipeline.core.inference.loading import load_for_inference
     from t2sql_pipeline.core.training.sft import train_adapter
     from t2sql_pipeline.core.training.tokenization import tokenize_split
 
@@ -84,7 +84,7 @@ def test_a_few_lora_steps_lower_the_loss_and_teach_the_model_to_stop(smollm2: Pa
     assert sum(losses[-3:]) / 3 < 0.7 * losses[0], losses
     stops = {}
     for label, adapter in (("base", None), ("adapter", outcome.path)):
-        model, generation_tokenizer = load_for_evaluation(str(smollm2), adapter, settings)
+        model, generation_tokenizer = load_for_inference(str(smollm2), adapter, settings)
         answers = generate_answers(model, generation_tokenizer, [r["prompt_ids"] for r in held_out], max_new_tokens=48, batch_size=8)
         stops[label] = sum(answer.stopped for answer in answers)
         if label == "adapter":

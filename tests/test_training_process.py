@@ -14,7 +14,7 @@ import pytest
 
 from t2sql_pipeline.core.training.launch import MARKER_ENV, STOP_GRACE_S, request_for, training_command
 from tests.assets.tiny_training import make_tiny_upstream, training_processes
-from tests.core.training.test_sft import tiny_settings
+from tests.tiny_models import tiny_settings
 
 # A launcher that starts the training command and waits, like the Dagster step process does. The command is
 # built here, in the test, so the launcher puts its own pid where torchrun's tie expects the launcher's.

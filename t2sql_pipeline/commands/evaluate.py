@@ -83,9 +83,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table, write the report; 2 on bad input."""
-    from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
-    from t2sql_pipeline.core.evaluation.gold_cache import GoldCache, default_cache_dir
-    from t2sql_pipeline.core.evaluation.input_files import (
+    from t2sql_pipeline.core.scoring.file_evaluator import evaluate_predictions
+    from t2sql_pipeline.core.scoring.gold_cache import GoldCache, default_cache_dir
+    from t2sql_pipeline.core.scoring.input_files import (
         EvaluationInputError,
         read_bird_difficulties,
         read_gold_file,

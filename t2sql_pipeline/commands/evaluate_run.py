@@ -31,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the score and the paired comparison with the run's own evaluation; 2 on bad input."""
     from t2sql_pipeline.commands import quiet_library_output
     from t2sql_pipeline.commands.materialize import ProgressPrinter
-    from t2sql_pipeline.core.evaluation.rerun import reevaluate_run
     from t2sql_pipeline.core.settings import load_settings
+    from t2sql_pipeline.core.stages.rerun import reevaluate_run
     from t2sql_pipeline.core.state import artifacts_dir
 
     try:

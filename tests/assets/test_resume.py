@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.training.test_sft import make_rows, make_tiny_base, tiny_settings
+from tests.tiny_models import make_rows, make_tiny_base, tiny_settings
 
 MAX_STEPS, SAVE_STEPS = 24, 4
 OVERRIDES = [

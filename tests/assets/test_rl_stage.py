@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import TINY_PIPELINE
-
-RL = ["rl.enabled=true", "rl.max_steps=2", "rl.per_device_batch_size=4", "rl.num_generations=2", "rl.max_completion_length=12", "rl.logging_steps=1"]
+from tests.conftest import RL, TINY_PIPELINE
 
 
 @pytest.mark.slow

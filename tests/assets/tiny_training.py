@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from t2sql_pipeline.core.records import BaseModelManifest, Manifest, SplitsManifest
-from tests.core.training.test_sft import make_rows, make_tiny_base
+from tests.tiny_models import make_rows, make_tiny_base
 
 
 def make_tiny_upstream(root: Path) -> tuple[SplitsManifest, BaseModelManifest]:

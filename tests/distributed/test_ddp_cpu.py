@@ -14,7 +14,7 @@ import pytest
 from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SplitsManifest
 from t2sql_pipeline.core.training.launch import run_training_processes
 from tests.assets.tiny_training import make_tiny_upstream, training_processes
-from tests.core.training.test_sft import QUESTIONS, make_rows, tiny_settings
+from tests.tiny_models import QUESTIONS, make_rows, tiny_settings
 
 STEPS = 8
 COMMON = [

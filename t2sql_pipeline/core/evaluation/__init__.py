@@ -1,1 +1,1 @@
-"""Evaluation: SQL generation, the file evaluator (`t2sql evaluate`), the model evaluation, charts and significance."""
+"""A model evaluated: on a split (generate or vote, then score), on completing gold queries, and during training; the report chart."""

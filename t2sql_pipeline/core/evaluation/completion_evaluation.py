@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.core.evaluation.completion import answer_lead, complete_sql, evaluation_prefix
+from t2sql_pipeline.core.inference.completion import answer_lead, complete_sql, evaluation_prefix
 from t2sql_pipeline.core.settings import PipelineSettings
 
 
@@ -44,8 +44,7 @@ def _rest(sql: str, prefix: str) -> str:
 def _complete(model: Any, tokenizer: Any, prompts: list[Any], prefixes: list[str], db_paths: list[Path], settings: PipelineSettings) -> list[str]:
     """Completions, constrained to each database's grammar with `generation.constrained: schema`; the few gold
     prefixes a grammar rejects (names it cannot express, e.g. a CTE's columns) are completed freely."""
-    from t2sql_pipeline.core.evaluation.constrained_decoding import PrefixRejectedError, check_prefix
-    from t2sql_pipeline.core.evaluation.model_evaluation import schema_grammars
+    from t2sql_pipeline.core.inference.constrained_decoding import PrefixRejectedError, check_prefix, schema_grammars
 
     g = settings.generation
     grammars = schema_grammars(model, tokenizer, db_paths, settings)
@@ -75,7 +74,7 @@ def evaluate_completion(
     label: str, model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings, prompt_format: str
 ) -> tuple[CompletionScore, list[CompletionRecord]]:
     """Complete each row's gold prefix with `model`; score by execution and by ROUGE-L-SQL of the rest."""
-    from t2sql_pipeline.core.evaluation.scoring import score_by_database
+    from t2sql_pipeline.core.scoring.by_database import score_by_database
     from t2sql_pipeline.core.sql.text_metrics import rouge_l_f1
 
     fmt = "inst" if prompt_format == "inst" else "chat_template"

@@ -37,9 +37,9 @@ class StepMetrics:
 
 def score_subset(model: Any, tokenizer: Any, rows: list[dict[str, Any]], settings: PipelineSettings) -> tuple[float, float]:
     """(EX, mean ROUGE-L-SQL F1) of `model` on `rows`; SQL runs in this process (no worker pool per step)."""
-    from t2sql_pipeline.core.evaluation.generation import generate_answers
-    from t2sql_pipeline.core.evaluation.model_evaluation import schema_grammars
-    from t2sql_pipeline.core.evaluation.scoring import score_by_database
+    from t2sql_pipeline.core.inference.constrained_decoding import schema_grammars
+    from t2sql_pipeline.core.inference.generation import generate_answers
+    from t2sql_pipeline.core.scoring.by_database import score_by_database
     from t2sql_pipeline.core.sql.extraction import extract_sql
     from t2sql_pipeline.core.sql.text_metrics import rouge_l_f1
 

@@ -10,16 +10,15 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.core.evaluation.generation import generate_answers
-from t2sql_pipeline.core.evaluation.scoring import score_by_database
-from t2sql_pipeline.core.evaluation.voting import Candidate, VoteOutcome, sample_answers, vote
+from t2sql_pipeline.core.inference.constrained_decoding import schema_grammars
+from t2sql_pipeline.core.inference.generation import generate_answers
+from t2sql_pipeline.core.inference.voting import VotedAnswer, VoteOutcome, vote_answers
 from t2sql_pipeline.core.records import ModelScore
+from t2sql_pipeline.core.scoring.by_database import score_by_database
 from t2sql_pipeline.core.settings import PipelineSettings
-from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
 from t2sql_pipeline.core.sql.extraction import extract_sql
 
 
@@ -52,78 +51,7 @@ class ModelEvaluation:
     records: list[PredictionRecord]
 
 
-def load_for_evaluation(base_path: str, adapter_path: str | None, settings: PipelineSettings | None = None) -> tuple[Any, Any]:
-    """The base model (4-bit when the settings train QLoRA on CUDA), with the adapter when given.
-
-    A full-precision base gets the adapter merged into its weights (plain matmuls, faster generation);
-    a 4-bit base keeps the PeftModel unmerged, since merging into quantized weights rounds the update away.
-    """
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from t2sql_pipeline.core.training.base_models import build_quantization_config, load_tokenizer
-    from t2sql_pipeline.core.training.hardware import resolve_hardware
-
-    tokenizer = load_tokenizer(base_path, for_generation=True)
-    plan = resolve_hardware(settings) if settings is not None else None
-    quantization = build_quantization_config(settings.quantization, plan.compute_dtype) if settings and plan and plan.load_in_4bit else None
-    model = AutoModelForCausalLM.from_pretrained(
-        base_path,
-        dtype=plan.compute_dtype if plan else "float32",
-        quantization_config=quantization,
-        device_map=plan.device if plan and plan.device != "cpu" else ("cuda" if plan is None and torch.cuda.is_available() else None),
-    )
-    if adapter_path is not None:
-        model = PeftModel.from_pretrained(model, adapter_path)
-        if quantization is None:
-            model = model.merge_and_unload()
-    return model, tokenizer
-
-
 PROGRESS_INTERVAL_S = 30.0  # at most one "questions done" line per interval
-
-
-@dataclass(frozen=True)
-class _Answer:
-    text: str
-    sql: str
-    stopped: bool
-    new_tokens: int
-
-
-def schema_grammars(model: Any, tokenizer: Any, db_paths: list[Path], settings: PipelineSettings) -> list[Any] | None:
-    """One compiled grammar per question when `generation.constrained` is `schema`, else None (free decoding)."""
-    if settings.generation.constrained == "none":
-        return None
-    from t2sql_pipeline.core.evaluation.constrained_decoding import SchemaConstraints
-
-    return SchemaConstraints.for_model(model, tokenizer).for_databases(db_paths)
-
-
-def vote_answers(
-    model: Any, tokenizer: Any, prompts: list[list[int]], db_paths: list[Path], settings: PipelineSettings, on_batch: Callable[[int, int], None]
-) -> tuple[list[_Answer], list[VoteOutcome]]:
-    """`generation.num_candidates` answers per question (the greedy one among them), voted by execution; the
-    greedy answer stands where none ran."""
-    g = settings.generation
-    grammars = schema_grammars(model, tokenizer, db_paths, settings)
-    sampled = sample_answers(
-        model, tokenizer, prompts, num_candidates=g.num_candidates, temperature=g.temperature, top_p=g.top_p,
-        max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=settings.experiment.seed, on_batch=on_batch,
-        grammars=grammars,
-    )  # fmt: skip
-    limits = ExecLimits(timeout_s=g.vote_timeout_s)
-    answers: list[_Answer] = []
-    votes = []
-    for group, db_path in zip(sampled, db_paths, strict=True):
-        candidates = [Candidate(extract_sql(a.text), a.mean_logprob) for a in group]
-        greedy = next(a for a in group if a.greedy)
-        outcome = vote(candidates, greedy_sql=extract_sql(greedy.text), run=partial(execute_readonly, db_path, limits=limits))
-        chosen = greedy if outcome.fell_back else next(a for a, c in zip(group, candidates, strict=True) if c.sql == outcome.sql)
-        answers.append(_Answer(chosen.text, outcome.sql, chosen.stopped, chosen.new_tokens))
-        votes.append(outcome)
-    return answers, votes
 
 
 def evaluate_model(
@@ -147,7 +75,7 @@ def evaluate_model(
         g = settings.generation
         grammars = schema_grammars(model, tokenizer, [Path(row["db_path"]) for row in rows], settings)
         greedy = generate_answers(model, tokenizer, prompts, max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, on_batch=progress, grammars=grammars)
-        answers = [_Answer(a.text, extract_sql(a.text), a.stopped, a.new_tokens) for a in greedy]
+        answers = [VotedAnswer(a.text, extract_sql(a.text), a.stopped, a.new_tokens) for a in greedy]
     seconds = time.perf_counter() - started
     predicted = [answer.sql for answer in answers]
     e = settings.evaluation

@@ -106,11 +106,11 @@ def _merged_float32(sql_model: Any) -> tuple[Any, Any]:
     import torch
     from peft import PeftModel
 
-    from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+    from t2sql_pipeline.core.inference.loading import load_for_inference
 
     model = sql_model.model
     if isinstance(model, PeftModel) or next(model.parameters()).dtype != torch.float32:
-        model, _ = load_for_evaluation(sql_model.base_path, sql_model.adapter_path, None)
+        model, _ = load_for_inference(sql_model.base_path, sql_model.adapter_path, None)
     return model.to("cpu").eval(), sql_model.tokenizer
 
 

@@ -10,7 +10,6 @@ so the prompt built here is the training prompt.
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Iterator
@@ -24,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from t2sql_pipeline.core.inference.requests import INPUT_COLUMNS, SqlModelInputError, complete_requests, generate_sql, requests_from_frame
 from t2sql_pipeline.core.settings import PipelineSettings, settings_of_logged_model
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
 
 LOGGED_MODEL_NAME = "sql_model"  # the model's name inside its run
-INPUT_COLUMNS = ("question", "schema", "db_path", "evidence", "prefix")  # prefix: complete a started query
 # (name, MLflow type, default): `predict(..., params={"strategy": "execution_vote", "num_candidates": 8})`.
 PREDICT_PARAMS = (
     ("strategy", "string", "greedy"),
@@ -41,59 +40,10 @@ PREDICT_PARAMS = (
 )
 
 
-class SqlModelInputError(ValueError):
-    """An input row the model cannot answer: no question (nor prefix), or not exactly one of schema/db_path."""
-
-
 @dataclass(frozen=True)
 class LoggedSqlModel:
     model_uri: str  # models:/<model id>
     model_id: str
-
-
-@dataclass(frozen=True)
-class SqlRequest:
-    """One input row, validated."""
-
-    question: str
-    schema: str | None
-    db_path: str | None
-    evidence: str | None
-    prefix: str | None = None  # the start of the query: the answer is this text verbatim, continued
-
-
-def requests_from_frame(frame: pd.DataFrame) -> list[SqlRequest]:
-    """Validate a DataFrame of requests; the error names the row and the problem."""
-    unknown = sorted(set(frame.columns) - set(INPUT_COLUMNS))
-    if unknown:
-        raise SqlModelInputError(f"unknown input columns {unknown}; expected question, schema or db_path, and optionally evidence, prefix")
-    if "question" not in frame.columns and "prefix" not in frame.columns:
-        raise SqlModelInputError("input has no 'question' column (nor a 'prefix' to complete)")
-    requests = []
-    for index, row in enumerate(frame.to_dict(orient="records")):
-        values = {column: _text(row.get(column)) for column in INPUT_COLUMNS}
-        values["prefix"] = _prefix(row.get("prefix"))
-        if not values["question"] and values["prefix"] is None:
-            raise SqlModelInputError(f"row {index}: 'question' is empty" + (" (and so is 'prefix')" if "prefix" in frame.columns else ""))
-        if (values["schema"] is None) == (values["db_path"] is None):
-            raise SqlModelInputError(f"row {index}: give exactly one of 'schema' (CREATE TABLE text) or 'db_path' (a SQLite file)")
-        requests.append(SqlRequest(values["question"] or "", values["schema"], values["db_path"], values["evidence"], values["prefix"]))
-    return requests
-
-
-def _text(value: Any) -> str | None:
-    # Missing optional columns arrive as None or NaN from dataframe_records.
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if not isinstance(value, str):
-        raise SqlModelInputError(f"expected text, got {type(value).__name__} {value!r}")
-    return value if value.strip() else None
-
-
-def _prefix(value: Any) -> str | None:
-    # Unlike the other fields, a prefix keeps its own whitespace (it is returned verbatim); blank means none.
-    text = _text(value)
-    return value if text is not None else None
 
 
 def sql_model_signature() -> ModelSignature:
@@ -112,7 +62,7 @@ class SqlModel(PythonModel):
     """The pyfunc: `load_context` loads base + adapter (merged unless 4-bit); `predict` returns SQL per row."""
 
     def load_context(self, context: Any) -> None:
-        from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+        from t2sql_pipeline.core.inference.loading import load_for_inference
         from t2sql_pipeline.core.training.base_models import resolve_pretrained
 
         config = context.model_config
@@ -120,13 +70,11 @@ class SqlModel(PythonModel):
         self.prompt_format = config["prompt_format"]
         base = context.artifacts.get("base") or resolve_pretrained(self.settings.model)  # hub base: name + revision in settings
         self.base_path, self.adapter_path = str(base), str(context.artifacts["adapter"])  # kept for `t2sql export`
-        self.model, self.tokenizer = load_for_evaluation(self.base_path, self.adapter_path, self.settings)
+        self.model, self.tokenizer = load_for_inference(self.base_path, self.adapter_path, self.settings)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> list[str]:
         """SQL per row; rows with a `prefix` are completions of it (versions registered before the prefix column
         existed drop it in MLflow's signature check: call this method on `unwrap_python_model()` for those)."""
-        from t2sql_pipeline.core.registry.sql_completion import complete_requests
-
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         requests = requests_from_frame(frame)
         settings = with_generation_params(self.settings, params)
@@ -163,57 +111,6 @@ def with_generation_params(settings: PipelineSettings, params: dict[str, Any] | 
     except ValidationError as error:
         raise SqlModelInputError(f"bad params {chosen}: {error.errors()[0]['msg']}") from None
     return settings.model_copy(update={"generation": generation})
-
-
-def prompt_ids_for(tokenizer: Any, settings: PipelineSettings, prompt_format: str, request: SqlRequest) -> list[int]:
-    """The training prompt's token ids for one request; sample values are dropped first when it is over the budget."""
-    from t2sql_pipeline.core.data.db_schema import render_database_schema
-    from t2sql_pipeline.core.data.schema_prompt import drop_sample_values
-    from t2sql_pipeline.core.training.tokenization import encode_prompt, user_message
-
-    prompt = settings.prompt
-    if request.schema is not None:
-        schema = request.schema
-    else:
-        schema = render_database_schema(Path(request.db_path or ""), prompt.sample_values)
-    evidence = request.evidence if prompt.include_evidence else None
-    ids = encode_prompt(tokenizer, user_message(schema, request.question, evidence), prompt_format)  # type: ignore[arg-type]
-    if len(ids) > prompt.max_seq_length:  # the same first shrink step as training (the others need the gold SQL)
-        ids = encode_prompt(tokenizer, user_message(drop_sample_values(schema, ""), request.question, evidence), prompt_format)  # type: ignore[arg-type]
-    if len(ids) > prompt.max_seq_length:
-        raise SqlModelInputError(
-            f"the prompt for {request.question[:60]!r} has {len(ids)} tokens, over the model's limit of {prompt.max_seq_length}; send a smaller schema"
-        )
-    return ids
-
-
-def generate_sql(model: Any, tokenizer: Any, settings: PipelineSettings, prompt_format: str, requests: list[SqlRequest]) -> list[str]:
-    """SQL for each request, by the same batched generation and extraction as evaluation: greedy, or with
-    `generation.strategy=execution_vote` voted by execution on the request's database (a request with a
-    schema text but no database has nothing to run on: greedy); with `generation.constrained=schema` each answer
-    keeps to its database's grammar (from the file, or from the schema text)."""
-    from t2sql_pipeline.core.evaluation.generation import generate_answers
-    from t2sql_pipeline.core.evaluation.model_evaluation import vote_answers
-    from t2sql_pipeline.core.registry.sql_completion import request_grammars
-    from t2sql_pipeline.core.sql.extraction import extract_sql
-
-    prompts = [prompt_ids_for(tokenizer, settings, prompt_format, request) for request in requests]
-    sql = [""] * len(requests)
-    voting = [i for i, r in enumerate(requests) if r.db_path] if settings.generation.strategy == "execution_vote" else []
-    if voting:
-        answers, _ = vote_answers(
-            model, tokenizer, [prompts[i] for i in voting], [Path(requests[i].db_path or "") for i in voting], settings, lambda _d, _t: None
-        )
-        for index, answer in zip(voting, answers, strict=True):
-            sql[index] = answer.sql
-    greedy = [i for i in range(len(requests)) if i not in set(voting)]
-    if greedy:
-        g = settings.generation
-        grammars = request_grammars(model, tokenizer, settings, [requests[i] for i in greedy])
-        answers = generate_answers(model, tokenizer, [prompts[i] for i in greedy], max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, grammars=grammars)
-        for index, answer in zip(greedy, answers, strict=True):
-            sql[index] = extract_sql(answer.text)
-    return sql
 
 
 def pip_requirements() -> list[str]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from t2sql_pipeline.core.run_folder import RunFolder
 from t2sql_pipeline.core.settings import PipelineSettings
 
 
@@ -16,7 +17,17 @@ class RunContext:
     tracking_uri: str
     log: Callable[[str], None] = print
 
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
     def stage_dir(self, stage: str) -> Path:
-        path = self.run_dir / stage
+        """The stage's folder of this run, created."""
+        path = self.folder.stage(stage)
         path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def writes(self, path: Path) -> Path:
+        """`path` (a file or folder of this run's layout) with its parent folder created."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         return path

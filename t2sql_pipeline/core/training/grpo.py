@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from t2sql_pipeline.core.records import AdapterManifest
+from t2sql_pipeline.core.run_folder import ADAPTER, LOG_HISTORY, LOSS_CURVE
 from t2sql_pipeline.core.settings import PipelineSettings
 from t2sql_pipeline.core.sql.execution import ExecLimits
 from t2sql_pipeline.core.training.hardware import resolve_hardware
@@ -116,11 +117,11 @@ def train_grpo_adapter(
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
-    adapter_dir = output_dir / "adapter"
+    adapter_dir = output_dir / ADAPTER
     trainer.save_model(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
     history = [{k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history]
-    (output_dir / "log_history.json").write_text(json.dumps(history), encoding="utf-8")
+    (output_dir / LOG_HISTORY).write_text(json.dumps(history), encoding="utf-8")
     trainable, total = trainer.model.get_nb_trainable_parameters()
     return AdapterManifest(
         path=str(adapter_dir),
@@ -132,7 +133,7 @@ def train_grpo_adapter(
         trainable_parameters=int(trainable),
         total_parameters=int(total),
         seconds=seconds,
-        loss_curve_path=str(draw_loss_curve(history, output_dir / "loss_curve.png")),
+        loss_curve_path=str(draw_loss_curve(history, output_dir / LOSS_CURVE)),
         hardware_fallbacks=list(plan.fallbacks),
         starts_from=sft_path,
     )

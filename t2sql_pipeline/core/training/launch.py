@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from t2sql_pipeline.core.records import AdapterManifest, BaseModelManifest, SplitsManifest
+from t2sql_pipeline.core.run_folder import RunFolder
 from t2sql_pipeline.core.settings import PipelineSettings
 from t2sql_pipeline.core.training.tied_to_parent import tied_command
 
@@ -115,7 +116,7 @@ def training_command(
 
 def request_for(settings: PipelineSettings, splits: SplitsManifest, base: BaseModelManifest, run_dir: Path, tracking_uri: str) -> tuple[Path, TrainingRequest]:
     """The request file of this run's `lora_adapter` stage, written, and its contents."""
-    stage = run_dir / "lora_adapter"
+    stage = RunFolder(run_dir).stage("lora_adapter")
     request = TrainingRequest(
         settings=settings, splits=splits, base=base, run_dir=str(run_dir), tracking_uri=tracking_uri, result_path=str(stage / "adapter_manifest.json")
     )

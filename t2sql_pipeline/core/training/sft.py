@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t2sql_pipeline.core.records import AdapterManifest
+from t2sql_pipeline.core.run_folder import ADAPTER, LOG_HISTORY, LOSS_CURVE
 from t2sql_pipeline.core.settings import LoraSettings, PipelineSettings
 from t2sql_pipeline.core.training.hardware import HardwarePlan, resolve_hardware
 from t2sql_pipeline.core.training.launch import world_size
@@ -200,16 +201,16 @@ def train_adapter(
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     final_eval = _final_evaluation(trainer, result.global_step)
-    adapter_dir = output_dir / "adapter"
+    adapter_dir = output_dir / ADAPTER
     trainer.save_model(str(adapter_dir))  # the Trainer writes on the main process only
     trainable, total = trainer.model.get_nb_trainable_parameters()
     trainer.accelerator.wait_for_everyone()  # every rank has finished its last checkpoint write before rank 0 removes them
     history = [{k: float(v) for k, v in row.items() if isinstance(v, (int, float))} for row in trainer.state.log_history]
-    curve = output_dir / "loss_curve.png"
+    curve = output_dir / LOSS_CURVE
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(adapter_dir))
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        (output_dir / "log_history.json").write_text(json.dumps(history), encoding="utf-8")
+        (output_dir / LOG_HISTORY).write_text(json.dumps(history), encoding="utf-8")
         draw_loss_curve(history, curve)
     return AdapterManifest(
         path=str(adapter_dir),

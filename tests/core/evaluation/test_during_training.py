@@ -7,14 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-# Imported before any test patches `generation.generate_answers`: score_subset imports model_evaluation lazily,
-# and a first import inside a patched test would bind the fake there for the rest of the session.
-from t2sql_pipeline.core.evaluation import (
-    generation,
-    model_evaluation,  # noqa: F401
-)
+# Imported before any test patches `generation.generate_answers`: model_evaluation binds that name when first
+# imported, and a first import inside a patched test would keep the fake there for the rest of the session.
+from t2sql_pipeline.core.evaluation import model_evaluation  # noqa: F401
 from t2sql_pipeline.core.evaluation.during_training import build_generation_metrics_callback, metrics_table, score_subset, subset_rows
-from t2sql_pipeline.core.evaluation.generation import GeneratedAnswer
+from t2sql_pipeline.core.inference import generation
+from t2sql_pipeline.core.inference.generation import GeneratedAnswer
 from t2sql_pipeline.core.settings import load_settings
 from t2sql_pipeline.core.training.base_models import build_demo_model, build_demo_tokenizer
 from tests.conftest import RegisteredSqlModel

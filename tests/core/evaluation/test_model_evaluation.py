@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.evaluation import model_evaluation
 from t2sql_pipeline.core.evaluation.model_evaluation import evaluate_model
-from t2sql_pipeline.core.evaluation.voting import SampledAnswer
+from t2sql_pipeline.core.inference import voting
+from t2sql_pipeline.core.inference.voting import SampledAnswer
 from t2sql_pipeline.core.settings import load_settings
-from tests.core.evaluation.test_generation import tiny_model  # noqa: F401 - the module fixture
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def rows(tmp_path: Path) -> list[dict]:
     ]
 
 
-def test_the_vote_decides_what_is_scored(tiny_model, rows, monkeypatch) -> None:  # noqa: F811
+def test_the_vote_decides_what_is_scored(tiny_model, rows, monkeypatch) -> None:
     model, tokenizer = tiny_model
     crafted = [
         ["SELECT count(*) FROM item", "SELECT count(id) FROM item", "SELECT 1"],  # 2 agree on 3 rows: right
@@ -40,7 +39,7 @@ def test_the_vote_decides_what_is_scored(tiny_model, rows, monkeypatch) -> None:
         assert num_candidates == 3 and len(prompts) == 2
         return [[SampledAnswer(sql, -0.1 * k, True, 5, greedy=k == 0) for k, sql in enumerate(group)] for group in crafted]
 
-    monkeypatch.setattr(model_evaluation, "sample_answers", fake_sampling)
+    monkeypatch.setattr(voting, "sample_answers", fake_sampling)
     settings = load_settings("demo", ["generation.strategy=execution_vote", "generation.num_candidates=3", "evaluation.workers=1"])
     evaluation = evaluate_model("adapter", model, tokenizer, rows, settings)
     first, second = evaluation.records
@@ -50,7 +49,7 @@ def test_the_vote_decides_what_is_scored(tiny_model, rows, monkeypatch) -> None:
     assert evaluation.score.execution_accuracy == 0.5
 
 
-def test_where_no_candidate_runs_the_greedy_answer_is_scored(tiny_model, rows) -> None:  # noqa: F811
+def test_where_no_candidate_runs_the_greedy_answer_is_scored(tiny_model, rows) -> None:
     model, tokenizer = tiny_model  # random weights: its samples are not SQL
     settings = load_settings(
         "demo", ["generation.strategy=execution_vote", "generation.num_candidates=2", "generation.max_new_tokens=6", "evaluation.workers=1"]

@@ -50,7 +50,7 @@ def exports(registry: RegisteredSqlModel, tmp_path_factory: pytest.TempPathFacto
 
 def answers(registry: RegisteredSqlModel, registered, folder: Path) -> list[str]:
     """The exported model's greedy SQL, through the same prompt building and extraction as the registered one."""
-    from t2sql_pipeline.core.registry.sql_model import SqlRequest, generate_sql
+    from t2sql_pipeline.core.inference.requests import SqlRequest, generate_sql
 
     served = registered.unwrap_python_model()
     model, tokenizer = load_export(folder)

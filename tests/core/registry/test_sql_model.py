@@ -7,7 +7,7 @@ import pytest
 
 from t2sql_pipeline.core.data import db_schema
 from t2sql_pipeline.core.data.example_store import read_examples
-from t2sql_pipeline.core.registry.sql_model import SqlModelInputError, SqlRequest, prompt_ids_for, requests_from_frame
+from t2sql_pipeline.core.inference.requests import SqlModelInputError, SqlRequest, request_prompt_ids
 from t2sql_pipeline.core.settings import load_settings
 from tests.conftest import TINY_PIPELINE, RegisteredSqlModel
 
@@ -35,15 +35,15 @@ def test_rows(registered_sql_model: RegisteredSqlModel) -> list[dict]:
 
 
 def test_predictions_equal_core_generation_on_the_training_prompt(registered_sql_model: RegisteredSqlModel, pyfunc_model, test_rows: list[dict]) -> None:
-    from t2sql_pipeline.core.evaluation.generation import generate_completions
-    from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+    from t2sql_pipeline.core.inference.generation import generate_completions
+    from t2sql_pipeline.core.inference.loading import load_for_inference
     from t2sql_pipeline.core.sql.extraction import extract_sql
 
     settings = load_settings("demo", TINY_PIPELINE)
     rows = [r for r in test_rows if r["source"] == "spider"][:2] + [r for r in test_rows if r["source"] == "bird" and r["evidence"]][:2]
     assert len(rows) == 4
     run_dir = registered_sql_model.run_dir
-    model, tokenizer = load_for_evaluation(str(run_dir / "base_model" / "model"), str(run_dir / "lora_adapter" / "adapter"), settings)
+    model, tokenizer = load_for_inference(str(run_dir / "base_model" / "model"), str(run_dir / "lora_adapter" / "adapter"), settings)
     raw = generate_completions(model, tokenizer, [r["prompt_ids"] for r in rows], max_new_tokens=settings.generation.max_new_tokens, batch_size=4)
     expected = [extract_sql(text) for text in raw]
 
@@ -57,9 +57,9 @@ def test_the_prompt_is_the_training_prompt_from_a_file_or_schema_text(pyfunc_mod
     python_model = pyfunc_model.unwrap_python_model()
     settings, fmt, tokenizer = python_model.settings, python_model.prompt_format, python_model.tokenizer
     for row in [r for r in test_rows if r["source"] == "spider"][:2] + [r for r in test_rows if r["evidence"]][:2]:
-        from_file = prompt_ids_for(tokenizer, settings, fmt, SqlRequest(row["question"], None, row["db_path"], row["evidence"] or None))
+        from_file = request_prompt_ids(tokenizer, settings, fmt, SqlRequest(row["question"], None, row["db_path"], row["evidence"] or None))
         schema = db_schema.render_database_schema(Path(row["db_path"]))
-        from_text = prompt_ids_for(tokenizer, settings, fmt, SqlRequest(row["question"], schema, None, row["evidence"] or None))
+        from_text = request_prompt_ids(tokenizer, settings, fmt, SqlRequest(row["question"], schema, None, row["evidence"] or None))
         assert from_file == from_text == row["prompt_ids"]
 
 
@@ -120,21 +120,9 @@ def test_requirements_are_pinned_so_serving_builds_no_environment(registered_sql
     assert f"torch=={version('torch')}" in requirements and f"mlflow=={version('mlflow')}" in requirements
 
 
-def test_requests_from_frame_checks_columns_without_a_model() -> None:
-    # Through pyfunc, MLflow drops columns outside the signature (with a warning) before predict sees them.
-    with pytest.raises(SqlModelInputError, match="unknown input columns \\['sql'\\]"):
-        requests_from_frame(pd.DataFrame([{"question": "q", "schema": "s", "sql": "SELECT 1"}]))
-    with pytest.raises(SqlModelInputError, match="no 'question' column"):
-        requests_from_frame(pd.DataFrame([{"schema": "x"}]))
-    with pytest.raises(SqlModelInputError, match="row 0: 'question' is empty \\(and so is 'prefix'\\)"):
-        requests_from_frame(pd.DataFrame([{"schema": "x", "prefix": "  "}]))
-    assert requests_from_frame(pd.DataFrame([{"db_path": "/x", "prefix": "SELECT * FROM "}])) == [SqlRequest("", None, "/x", None, "SELECT * FROM ")]
-    assert requests_from_frame(pd.DataFrame([{"question": "q", "schema": "s", "evidence": float("nan")}])) == [SqlRequest("q", "s", None, None)]
-
-
 def test_execution_voting_is_a_predict_time_param(pyfunc_model, test_rows: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
-    from t2sql_pipeline.core.evaluation import model_evaluation
-    from t2sql_pipeline.core.evaluation.voting import SampledAnswer
+    from t2sql_pipeline.core.inference import voting
+    from t2sql_pipeline.core.inference.voting import SampledAnswer
 
     row = test_rows[0]
     frame = pd.DataFrame([{"question": row["question"], "db_path": row["db_path"]}, {"question": row["question"], "schema": "CREATE TABLE t (x INT);"}])
@@ -147,7 +135,7 @@ def test_execution_voting_is_a_predict_time_param(pyfunc_model, test_rows: list[
             for _ in prompts
         ]
 
-    monkeypatch.setattr(model_evaluation, "sample_answers", crafted)
+    monkeypatch.setattr(voting, "sample_answers", crafted)
     greedy = pyfunc_model.predict(frame)
     voted = pyfunc_model.predict(frame, params={"strategy": "execution_vote", "num_candidates": 3})
     assert seen == [3]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from t2sql_pipeline.cli import main
-from t2sql_pipeline.core.evaluation.input_files import read_gold_file, read_prediction_file
+from t2sql_pipeline.core.scoring.input_files import read_gold_file, read_prediction_file
 from t2sql_pipeline.core.sql.exact_eval import score_exact
 from t2sql_pipeline.core.sql.exact_match import foreign_key_maps
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.training.test_sft import make_tiny_base, tiny_settings
+from tests.tiny_models import make_tiny_base, tiny_settings
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +19,13 @@ def test_evaluation_merges_the_adapter_into_a_full_precision_base(base_path: str
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from t2sql_pipeline.core.evaluation.model_evaluation import load_for_evaluation
+    from t2sql_pipeline.core.inference.loading import load_for_inference
 
     # init_lora_weights=False: a non-zero update, so merging visibly changes the weights.
     peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_path), LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
     peft_model.save_pretrained(tmp_path / "adapter")
-    merged, tokenizer = load_for_evaluation(base_path, str(tmp_path / "adapter"), tiny_settings())
-    base, _ = load_for_evaluation(base_path, None, tiny_settings())
+    merged, tokenizer = load_for_inference(base_path, str(tmp_path / "adapter"), tiny_settings())
+    base, _ = load_for_inference(base_path, None, tiny_settings())
     assert not isinstance(merged, PeftModel) and tokenizer.padding_side == "left"
     ids = torch.tensor([[1, 5, 9, 12, 7]])
     with torch.no_grad():

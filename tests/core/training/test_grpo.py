@@ -10,7 +10,7 @@ import pytest
 
 from t2sql_pipeline.core.training.grpo import prompt_text, train_grpo_adapter
 from t2sql_pipeline.core.training.sft import train_adapter
-from tests.core.training.test_sft import QUESTIONS, make_rows, make_tiny_base, tiny_settings
+from tests.tiny_models import QUESTIONS, make_rows, make_tiny_base, tiny_settings
 
 
 def test_prompts_survive_the_round_trip_through_text(tmp_path: Path) -> None:

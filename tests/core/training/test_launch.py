@@ -11,7 +11,7 @@ from t2sql_pipeline.core.records import BaseModelManifest, SplitsManifest
 from t2sql_pipeline.core.settings import SettingsError
 from t2sql_pipeline.core.training.launch import ENTRY_MODULE, TrainingRequest, free_port, read_result, request_for, training_command
 from t2sql_pipeline.core.training.tied_to_parent import MODULE as TIED_MODULE
-from tests.core.training.test_sft import tiny_settings
+from tests.tiny_models import tiny_settings
 
 
 def test_one_process_runs_the_entry_module_with_this_interpreter() -> None:

@@ -19,23 +19,7 @@ from t2sql_pipeline.core.training.tokenization import (
     tokenize_split,
     user_message,
 )
-
-SCHEMA = "CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name TEXT, age INTEGER);"
-QUESTION = "How many singers are older than 30?"
-SQL = "SELECT count(*) FROM singer WHERE age > 30"
-CORPUS = [
-    SCHEMA,
-    QUESTION,
-    SQL,
-    SYSTEM_PROMPT,
-    "SELECT name FROM singer ORDER BY age DESC LIMIT 3",
-    "List the names of singers. Evidence: older refers to age > 30",
-    "[INST] Database schema: Question: [/INST]",
-] * 10
-
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
+from tests.tiny_models import CHAT_TEMPLATE, CORPUS, QUESTION, SCHEMA, SQL
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import LogitsProcessor
 
 from t2sql_pipeline.core.data.db_schema import tables_entry_from_sqlite
+from t2sql_pipeline.core.settings import PipelineSettings
 from t2sql_pipeline.core.sql.schema_grammar import SchemaNames, schema_grammar
 
 if TYPE_CHECKING:
@@ -127,3 +128,10 @@ class GrammarLogitsProcessor(LogitsProcessor):
                 matcher.fill_next_token_bitmask(self._bitmask, row)
         xgrammar.apply_token_bitmask_inplace(scores, self._bitmask.to(scores.device), vocab_size=scores.shape[-1])
         return scores
+
+
+def schema_grammars(model: Any, tokenizer: Any, db_paths: list[Path], settings: PipelineSettings) -> list[Any] | None:
+    """One compiled grammar per question when `generation.constrained` is `schema`, else None (free decoding)."""
+    if settings.generation.constrained == "none":
+        return None
+    return SchemaConstraints.for_model(model, tokenizer).for_databases(db_paths)

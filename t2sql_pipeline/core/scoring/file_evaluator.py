@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from t2sql_pipeline.core.evaluation.evaluator_tasks import (
+from t2sql_pipeline.core.scoring.evaluator_tasks import (
     _RUN_AGAIN,
     _Batch,
     _ExactOutcome,
@@ -37,9 +37,9 @@ from t2sql_pipeline.core.evaluation.evaluator_tasks import (
     _unit_overrun,
     _units,
 )
-from t2sql_pipeline.core.evaluation.file_results import EvaluationResult, EvaluationSummary, QuestionResult, Semantics, summarize
-from t2sql_pipeline.core.evaluation.gold_cache import GoldCache
-from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError, GoldQuery
+from t2sql_pipeline.core.scoring.file_results import EvaluationResult, EvaluationSummary, QuestionResult, Semantics, summarize
+from t2sql_pipeline.core.scoring.gold_cache import GoldCache
+from t2sql_pipeline.core.scoring.input_files import EvaluationInputError, GoldQuery
 from t2sql_pipeline.core.sql import exact_eval
 from t2sql_pipeline.core.sql.exact_match import ExactMatch, ForeignKeyMap
 from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, TextDecoding, read_schema

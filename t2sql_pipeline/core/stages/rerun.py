@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from t2sql_pipeline.core.evaluation.model_evaluation import evaluate_model, load_for_evaluation
-from t2sql_pipeline.core.evaluation.significance import McNemarResult, mcnemar_exact
+from t2sql_pipeline.core.evaluation.model_evaluation import evaluate_model
+from t2sql_pipeline.core.inference.loading import load_for_inference
 from t2sql_pipeline.core.records import ModelScore
+from t2sql_pipeline.core.run_folder import RunFolder
+from t2sql_pipeline.core.scoring.significance import McNemarResult, mcnemar_exact
 from t2sql_pipeline.core.settings import PipelineSettings
 
 
@@ -38,7 +40,7 @@ def base_model_of_run(settings: PipelineSettings, run_dir: Path) -> str:
     from t2sql_pipeline.core.training.gguf_models import resolve_gguf
 
     if settings.model.source == "demo":
-        return str(run_dir / "base_model" / "model")
+        return str(RunFolder(run_dir).demo_base_model)
     if settings.model.source == "gguf":
         return str(resolve_gguf(settings.model, models_dir()))
     return resolve_pretrained(settings.model)
@@ -51,22 +53,23 @@ def reevaluate_run(settings: PipelineSettings, run_dir: Path, name: str, log: Ca
     """
     from datasets import load_from_disk
 
-    if not (run_dir / "tokenized_splits" / "dataset").is_dir():
+    folder = RunFolder(run_dir)
+    if not folder.tokenized_splits.is_dir():
         raise ValueError(f"{run_dir}: not a finished run's folder (no tokenized_splits/dataset)")
     if adapter_kind not in ("final", "sft"):
         raise ValueError(f"adapter {adapter_kind!r}: expected final or sft")
-    candidates = [run_dir / "lora_adapter" / "adapter"] if adapter_kind == "sft" else [run_dir / "rl_adapter" / "adapter", run_dir / "lora_adapter" / "adapter"]
+    candidates = [folder.sft_adapter] if adapter_kind == "sft" else [folder.rl_adapter, folder.sft_adapter]
     adapter = next((p for p in candidates if p.is_dir()), None)
     if adapter is None:
         raise ValueError(f"{run_dir}: the run has no trained adapter (lora_adapter/adapter)")
-    out = run_dir / "evaluations" / name
+    out = folder.evaluation(name)
     if out.exists():
         raise ValueError(f"{out}: an evaluation of that name exists; choose another --name")
     split = settings.evaluation.split
-    rows = load_from_disk(str(run_dir / "tokenized_splits" / "dataset"))[split].to_list()
+    rows = load_from_disk(str(folder.tokenized_splits))[split].to_list()
     if settings.evaluation.max_examples:
         rows = rows[: settings.evaluation.max_examples]
-    model, tokenizer = load_for_evaluation(base_model_of_run(settings, run_dir), str(adapter), settings)
+    model, tokenizer = load_for_inference(base_model_of_run(settings, run_dir), str(adapter), settings)
     log(f"evaluating {adapter} on {len(rows)} {split} questions ({settings.generation.strategy})")
     started = time.perf_counter()
     evaluation = evaluate_model("adapter", model, tokenizer, rows, settings, log=log)
@@ -90,7 +93,7 @@ def reevaluate_run(settings: PipelineSettings, run_dir: Path, name: str, log: Ca
 
 def _compare_with_run(run_dir: Path, split: str, matches: list[bool | None], example_ids: list[str]) -> tuple[McNemarResult | None, float | None]:
     """Paired with the run's own adapter predictions on the same questions (its report must be of `split`)."""
-    report, predictions = run_dir / "evaluation_report" / "report.json", run_dir / "evaluation_report" / "predictions.jsonl"
+    report, predictions = RunFolder(run_dir).report, RunFolder(run_dir).predictions
     if not report.is_file() or not predictions.is_file() or json.loads(report.read_text()).get("evaluated_split", "test") != split:
         return None, None
     theirs = {}

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.evaluation.file_evaluator import Evaluator, evaluate_predictions
-from t2sql_pipeline.core.evaluation.input_files import (
+from t2sql_pipeline.core.scoring.file_evaluator import Evaluator, evaluate_predictions
+from t2sql_pipeline.core.scoring.input_files import (
     EvaluationInputError,
     GoldQuery,
     read_bird_difficulties,
@@ -211,8 +211,8 @@ def test_published_predictions_score_in_their_papers_range_and_match_the_referen
 def test_valid_sql_means_sqlite_compiles_it_on_the_database(tmp_path: Path) -> None:
     import sqlite3
 
-    from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
-    from t2sql_pipeline.core.evaluation.input_files import GoldQuery
+    from t2sql_pipeline.core.scoring.file_evaluator import evaluate_predictions
+    from t2sql_pipeline.core.scoring.input_files import GoldQuery
 
     (tmp_path / "db" / "people").mkdir(parents=True)
     conn = sqlite3.connect(tmp_path / "db" / "people" / "people.sqlite")

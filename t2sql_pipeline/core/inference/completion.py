@@ -78,7 +78,7 @@ def complete_sql(
 ) -> list[str]:
     """Completed SQL for each (prompt ids, pre-filled ids) from `completion_prompt_ids`, batched greedy decoding;
     with `grammars` (one per prompt), each continuation is constrained to its grammar after the pre-filled tokens."""
-    from t2sql_pipeline.core.evaluation.generation import generate_answers
+    from t2sql_pipeline.core.inference.generation import generate_answers
 
     answers = generate_answers(
         model,

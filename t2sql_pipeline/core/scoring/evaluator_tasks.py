@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from t2sql_pipeline.core.evaluation.file_results import Semantics
-from t2sql_pipeline.core.evaluation.input_files import EvaluationInputError
+from t2sql_pipeline.core.scoring.file_results import Semantics
+from t2sql_pipeline.core.scoring.input_files import EvaluationInputError
 from t2sql_pipeline.core.sql import exact_eval
 from t2sql_pipeline.core.sql import execution as sql_exec
 from t2sql_pipeline.core.sql.exact_match import ExactMatch

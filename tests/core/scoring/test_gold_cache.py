@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.evaluation import file_evaluator as evaluation
-from t2sql_pipeline.core.evaluation.file_evaluator import Evaluator
-from t2sql_pipeline.core.evaluation.gold_cache import GoldCache
-from t2sql_pipeline.core.evaluation.input_files import GoldQuery
+from t2sql_pipeline.core.scoring import file_evaluator as evaluation
+from t2sql_pipeline.core.scoring.file_evaluator import Evaluator
+from t2sql_pipeline.core.scoring.gold_cache import GoldCache
+from t2sql_pipeline.core.scoring.input_files import GoldQuery
 from t2sql_pipeline.core.sql.execution import ExecResult
 
 
@@ -132,7 +132,7 @@ def test_every_sql_module_a_producer_imports_is_a_producer_too() -> None:
     import ast
     import importlib.util
 
-    from t2sql_pipeline.core.evaluation import gold_cache
+    from t2sql_pipeline.core.scoring import gold_cache
 
     seen: set[str] = set()
     todo = list(gold_cache._PRODUCERS)

@@ -103,7 +103,7 @@ def grammar_processors(grammars: Sequence[Any] | None, rows: Sequence[int], pref
         return None
     from transformers import LogitsProcessorList
 
-    from t2sql_pipeline.core.evaluation.constrained_decoding import GrammarLogitsProcessor
+    from t2sql_pipeline.core.inference.constrained_decoding import GrammarLogitsProcessor
 
     row_prefixes = [prefixes[i] for i in rows] if prefixes is not None else None
     return LogitsProcessorList([GrammarLogitsProcessor([grammars[i] for i in rows], row_prefixes)])

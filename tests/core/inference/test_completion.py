@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2sql_pipeline.core.evaluation.completion import (
+from t2sql_pipeline.core.inference.completion import (
     answer_lead,
     completion_prompt_ids,
     continuation_text,
@@ -14,7 +14,7 @@ from t2sql_pipeline.core.evaluation.completion import (
 from t2sql_pipeline.core.training.base_models import build_demo_tokenizer
 from t2sql_pipeline.core.training.completion_examples import add_completion_examples
 from t2sql_pipeline.core.training.tokenization import IGNORE_INDEX, tokenize_example, user_message
-from tests.core.training.test_tokenization import CHAT_TEMPLATE, CORPUS, QUESTION, SCHEMA, SQL
+from tests.tiny_models import CHAT_TEMPLATE, CORPUS, QUESTION, SCHEMA, SQL
 
 
 @pytest.fixture(scope="module", params=["inst", "chat_template"])

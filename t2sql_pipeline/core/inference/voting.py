@@ -16,10 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from t2sql_pipeline.core.evaluation.generation import grammar_processors, left_padded
-from t2sql_pipeline.core.sql.execution import ExecResult
+from t2sql_pipeline.core.inference.constrained_decoding import schema_grammars
+from t2sql_pipeline.core.inference.generation import grammar_processors, left_padded
+from t2sql_pipeline.core.settings import PipelineSettings
+from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, execute_readonly
+from t2sql_pipeline.core.sql.extraction import extract_sql
 from t2sql_pipeline.core.sql.result_match import order_matters, spider_rows_match
 
 if TYPE_CHECKING:
@@ -218,3 +223,38 @@ class _GreedyRows:
         import torch
 
         return torch.stack(self._steps[:steps], dim=1)
+
+
+@dataclass(frozen=True)
+class VotedAnswer:
+    """The answer a question gets: the chosen candidate's text, its SQL, and how its generation ended."""
+
+    text: str
+    sql: str
+    stopped: bool
+    new_tokens: int
+
+
+def vote_answers(
+    model: Any, tokenizer: Any, prompts: list[list[int]], db_paths: list[Path], settings: PipelineSettings, on_batch: Callable[[int, int], None]
+) -> tuple[list[VotedAnswer], list[VoteOutcome]]:
+    """`generation.num_candidates` answers per question (the greedy one among them), voted by execution; the
+    greedy answer stands where none ran."""
+    g = settings.generation
+    grammars = schema_grammars(model, tokenizer, db_paths, settings)
+    sampled = sample_answers(
+        model, tokenizer, prompts, num_candidates=g.num_candidates, temperature=g.temperature, top_p=g.top_p,
+        max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=settings.experiment.seed, on_batch=on_batch,
+        grammars=grammars,
+    )  # fmt: skip
+    limits = ExecLimits(timeout_s=g.vote_timeout_s)
+    answers: list[VotedAnswer] = []
+    votes = []
+    for group, db_path in zip(sampled, db_paths, strict=True):
+        candidates = [Candidate(extract_sql(a.text), a.mean_logprob) for a in group]
+        greedy = next(a for a in group if a.greedy)
+        outcome = vote(candidates, greedy_sql=extract_sql(greedy.text), run=partial(execute_readonly, db_path, limits=limits))
+        chosen = greedy if outcome.fell_back else next(a for a, c in zip(group, candidates, strict=True) if c.sql == outcome.sql)
+        answers.append(VotedAnswer(chosen.text, outcome.sql, chosen.stopped, chosen.new_tokens))
+        votes.append(outcome)
+    return answers, votes

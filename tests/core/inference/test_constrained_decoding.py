@@ -10,11 +10,11 @@ import pytest
 import sqlglot
 
 from t2sql_pipeline.core.data.db_schema import tables_entry_from_sqlite
-from t2sql_pipeline.core.evaluation.constrained_decoding import PrefixRejectedError, SchemaConstraints, check_prefix
-from t2sql_pipeline.core.evaluation.generation import generate_answers
+from t2sql_pipeline.core.inference.constrained_decoding import PrefixRejectedError, SchemaConstraints, check_prefix
+from t2sql_pipeline.core.inference.generation import generate_answers
 from t2sql_pipeline.core.sql.extraction import extract_sql
 from t2sql_pipeline.core.sql.schema_grammar import SchemaNames, grammar_rejection
-from tests.core.evaluation.test_generation import PROMPTS, tiny_model  # noqa: F401 - the module fixture
+from tests.core.conftest import TINY_PROMPTS
 
 SCHEMA = "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, city TEXT);\nCREATE TABLE orders (id INTEGER, customer_id INTEGER, total REAL);"
 
@@ -28,12 +28,12 @@ def shop(tmp_path: Path) -> Path:
     return path
 
 
-def test_every_answer_keeps_to_the_grammar(tiny_model, shop: Path) -> None:  # noqa: F811
+def test_every_answer_keeps_to_the_grammar(tiny_model, shop: Path) -> None:
     model, tokenizer = tiny_model  # random weights: free decoding writes byte soup
     constraints = SchemaConstraints.for_model(model, tokenizer)
     grammar = constraints.for_database(shop)
     names = SchemaNames.from_tables_entry(tables_entry_from_sqlite(shop))
-    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS]
+    prompts = [tokenizer(text)["input_ids"] for text in TINY_PROMPTS]
     answers = generate_answers(model, tokenizer, prompts, max_new_tokens=48, batch_size=5, grammars=[grammar] * len(prompts))
     for answer in answers:
         if answer.stopped:  # ended where the grammar can end: a whole query over this schema
@@ -45,7 +45,7 @@ def test_every_answer_keeps_to_the_grammar(tiny_model, shop: Path) -> None:  # n
     assert any(grammar_rejection(names, a.text) is not None for a in free)  # the constraint is what made the difference
 
 
-def test_a_prefix_is_checked_where_it_leaves_the_grammar(tiny_model, shop: Path) -> None:  # noqa: F811
+def test_a_prefix_is_checked_where_it_leaves_the_grammar(tiny_model, shop: Path) -> None:
     model, tokenizer = tiny_model
     grammar = SchemaConstraints.for_model(model, tokenizer).for_database(shop)
     check_prefix(grammar, "SELECT count(*) FROM customers WHERE city")
@@ -54,7 +54,7 @@ def test_a_prefix_is_checked_where_it_leaves_the_grammar(tiny_model, shop: Path)
         check_prefix(grammar, "SELECT heigheight FROM customers")
 
 
-def test_a_schema_text_compiles_like_its_database(tiny_model, shop: Path) -> None:  # noqa: F811
+def test_a_schema_text_compiles_like_its_database(tiny_model, shop: Path) -> None:
     model, tokenizer = tiny_model
     constraints = SchemaConstraints.for_model(model, tokenizer)
     from_text = constraints.for_schema_text(SCHEMA)
@@ -65,7 +65,7 @@ def test_a_schema_text_compiles_like_its_database(tiny_model, shop: Path) -> Non
         constraints.for_schema_text("CREATE TABLE (")
 
 
-def test_a_schema_with_hundreds_of_columns_compiles_in_bounded_time(tiny_model) -> None:  # noqa: F811
+def test_a_schema_with_hundreds_of_columns_compiles_in_bounded_time(tiny_model) -> None:
     model, tokenizer = tiny_model
     tables = [f"table_{t}" for t in range(12)]
     columns = [[-1, "*"]] + [[t, f"column_{t}_{c}"] for t in range(len(tables)) for c in range(40)]  # 480 columns

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.evaluation.voting import Candidate, sample_answers, vote
+from t2sql_pipeline.core.inference.voting import Candidate, sample_answers, vote
 from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
-from tests.core.evaluation.test_generation import PROMPTS, tiny_model  # noqa: F401 - the module fixture
+from tests.core.conftest import TINY_PROMPTS
 
 SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
 
@@ -105,9 +105,9 @@ def test_identical_candidates_run_once(db: Path) -> None:
     assert calls == ["SELECT 1"] and outcome.agreeing == 5
 
 
-def test_sampling_gives_every_prompt_its_candidates_with_log_probabilities(tiny_model) -> None:  # noqa: F811
+def test_sampling_gives_every_prompt_its_candidates_with_log_probabilities(tiny_model) -> None:
     model, tokenizer = tiny_model
-    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS[:3]]
+    prompts = [tokenizer(text)["input_ids"] for text in TINY_PROMPTS[:3]]
     answers = sample_answers(model, tokenizer, prompts, num_candidates=4, temperature=1.0, top_p=0.95, max_new_tokens=8, batch_size=8, seed=1)
     assert [len(group) for group in answers] == [4, 4, 4]
     assert all(a.mean_logprob <= 0.0 for group in answers for a in group)
@@ -116,11 +116,11 @@ def test_sampling_gives_every_prompt_its_candidates_with_log_probabilities(tiny_
     assert again == answers  # seeded
 
 
-def test_the_first_candidate_is_the_greedy_answer_with_its_sampling_log_probability(tiny_model) -> None:  # noqa: F811
-    from t2sql_pipeline.core.evaluation.generation import generate_answers
+def test_the_first_candidate_is_the_greedy_answer_with_its_sampling_log_probability(tiny_model) -> None:
+    from t2sql_pipeline.core.inference.generation import generate_answers
 
     model, tokenizer = tiny_model
-    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS[:3]]
+    prompts = [tokenizer(text)["input_ids"] for text in TINY_PROMPTS[:3]]
     answers = sample_answers(model, tokenizer, prompts, num_candidates=4, temperature=0.8, top_p=0.95, max_new_tokens=8, batch_size=8, seed=1)
     greedy = generate_answers(model, tokenizer, prompts, max_new_tokens=8, batch_size=8)
     assert [[a.greedy for a in group] for group in answers] == [[True, False, False, False]] * 3
@@ -131,11 +131,11 @@ def test_the_first_candidate_is_the_greedy_answer_with_its_sampling_log_probabil
     assert all(group[0].mean_logprob > sum(a.mean_logprob for a in group[1:]) / 3 for group in answers)
 
 
-def test_sharing_the_prefill_changes_no_candidate(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    from t2sql_pipeline.core.evaluation import voting
+def test_sharing_the_prefill_changes_no_candidate(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    from t2sql_pipeline.core.inference import voting
 
     model, tokenizer = tiny_model
-    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS[:4]]
+    prompts = [tokenizer(text)["input_ids"] for text in TINY_PROMPTS[:4]]
     kwargs = {"num_candidates": 4, "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 8, "batch_size": 8, "seed": 3}
     shared = sample_answers(model, tokenizer, prompts, **kwargs)
     monkeypatch.setattr(voting, "_prefill", lambda *_args: None)  # every candidate row prefills its own prompt

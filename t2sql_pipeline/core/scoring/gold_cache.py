@@ -38,8 +38,8 @@ from typing import Any
 CACHE_VERSION = 1
 # Modules whose code decides what is cached: a change in any of them starts a new cache.
 _PRODUCERS = (
-    "t2sql_pipeline.core.evaluation.evaluator_tasks",
-    "t2sql_pipeline.core.evaluation.file_evaluator",
+    "t2sql_pipeline.core.scoring.evaluator_tasks",
+    "t2sql_pipeline.core.scoring.file_evaluator",
     "t2sql_pipeline.core.sql.result_match",
     "t2sql_pipeline.core.sql.text_metrics",
     "t2sql_pipeline.core.sql.hardness",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2sql_pipeline.core.evaluation.significance import mcnemar_exact
+from t2sql_pipeline.core.scoring.significance import mcnemar_exact
 
 
 def pairs(only_first: int, only_second: int, both: int = 0, neither: int = 0) -> tuple[list[bool], list[bool]]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from t2sql_pipeline.core.evaluation.generation import generate_answers, generate_completions
+from t2sql_pipeline.core.inference.generation import generate_answers, generate_completions
 from t2sql_pipeline.core.sql.extraction import extract_sql
+from tests.core.conftest import TINY_PROMPTS
 
 # (raw model output, the SQL the evaluator should receive)
 EXTRACT_CASES = [
@@ -73,38 +74,12 @@ def test_extract_sql_is_idempotent() -> None:
         assert extract_sql(once) == once
 
 
-# --- generation with a tiny random Llama ------------------------------------------------
-
-CORPUS = [
-    "SELECT name FROM customers WHERE city = 'Paris'",
-    "How many customers are there?",
-    "SELECT count(*) FROM orders",
-    "List the names of products with price above 100.",
-] * 20
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    from t2sql_pipeline.core.settings import DemoModelSettings
-    from t2sql_pipeline.core.training.base_models import build_demo_model, build_demo_tokenizer
-
-    tokenizer = build_demo_tokenizer(CORPUS, vocab_size=300)
-    settings = DemoModelSettings(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=256)
-    return build_demo_model(settings, tokenizer, seed=0), tokenizer
-
-
-PROMPTS = [
-    "How many customers are there?",
-    "SELECT",
-    "List the names of products with price above 100. How many customers are there? SELECT name FROM",
-    "SELECT count(*) FROM orders",
-    "List the names",
-]
+# --- generation with a tiny random Llama (the `tiny_model` fixture of tests/core/conftest.py) ----------------
 
 
 def test_one_answer_per_prompt_in_input_order(tiny_model) -> None:
     model, tokenizer = tiny_model
-    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS]
+    prompts = [tokenizer(text)["input_ids"] for text in TINY_PROMPTS]
     assert len({len(p) for p in prompts}) == len(prompts)  # different lengths: batches need padding
     batched = generate_completions(model, tokenizer, prompts, max_new_tokens=10, batch_size=3)
     single = [generate_completions(model, tokenizer, [p], max_new_tokens=10, batch_size=1)[0] for p in prompts]
@@ -116,7 +91,7 @@ def test_one_answer_per_prompt_in_input_order(tiny_model) -> None:
 
 def test_generation_is_deterministic_and_order_follows_input(tiny_model) -> None:
     model, tokenizer = tiny_model
-    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS]
+    prompts = [tokenizer(text)["input_ids"] for text in TINY_PROMPTS]
     forward = generate_completions(model, tokenizer, prompts, max_new_tokens=6, batch_size=8)
     backward = generate_completions(model, tokenizer, prompts[::-1], max_new_tokens=6, batch_size=8)
     assert backward == forward[::-1]
@@ -125,7 +100,7 @@ def test_generation_is_deterministic_and_order_follows_input(tiny_model) -> None
 
 def test_answers_exclude_the_prompt(tiny_model) -> None:
     model, tokenizer = tiny_model
-    prompt = tokenizer(PROMPTS[2])["input_ids"]
+    prompt = tokenizer(TINY_PROMPTS[2])["input_ids"]
     (answer,) = generate_completions(model, tokenizer, [prompt], max_new_tokens=4, batch_size=1)
     assert answer
     assert "List the names of products" not in answer
@@ -154,7 +129,7 @@ def test_an_answer_ends_at_its_first_end_of_turn_token_and_says_whether_it_stopp
 
 def test_progress_is_reported_after_each_batch(tiny_model) -> None:
     model, tokenizer = tiny_model
-    prompts = [tokenizer(text)["input_ids"] for text in PROMPTS]
+    prompts = [tokenizer(text)["input_ids"] for text in TINY_PROMPTS]
     seen: list[tuple[int, int]] = []
     generate_answers(model, tokenizer, prompts, max_new_tokens=2, batch_size=2, on_batch=lambda done, total: seen.append((done, total)))
     assert seen == [(2, 5), (4, 5), (5, 5)]

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from t2sql_pipeline.core.evaluation.file_evaluator import evaluate_predictions
-from t2sql_pipeline.core.evaluation.file_results import QuestionResult
-from t2sql_pipeline.core.evaluation.input_files import GoldQuery
+from t2sql_pipeline.core.scoring.file_evaluator import evaluate_predictions
+from t2sql_pipeline.core.scoring.file_results import QuestionResult
+from t2sql_pipeline.core.scoring.input_files import GoldQuery
 
 
 def score_by_database(
