@@ -67,7 +67,7 @@ def main() -> dict[str, Any]:
     parser.add_argument("--template-tokens", type=int, default=40, help="ASSUMED chat-template markup per example (headers, dates, end tokens)")
     parser.add_argument("--max-seq-length", type=int, default=1024, help="prompt.max_seq_length (configs/base.yaml)")
     parser.add_argument("--mfu", type=float, nargs="+", default=[0.4, 0.2], help="ASSUMED model FLOPs utilisation")
-    parser.add_argument("--peak-flops", type=float, default=790e12, help="H200 bf16 matmul, measured (DESIGN.md §6)")
+    parser.add_argument("--peak-flops", type=float, default=790e12, help="H200 bf16 matmul, measured (../shared/DESIGN.md §6)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     tt = _train_throughput()

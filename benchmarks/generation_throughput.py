@@ -1,6 +1,6 @@
 """Evaluation-time SQL generation: batched (length-sorted, left-padded, KV cache) vs one prompt at a time.
 
-Times `generate_completions` — the code the evaluation stage runs — on N prompts of Spider-dev-like
+Times `generate_completions` (a wrapper of `generate_answers`, which the evaluation stage runs) on N prompts of Spider-dev-like
 length (1,034 by default: the size of Spider dev) with a 1B-architecture model (random weights: the
 speed does not depend on them), in one run. One-at-a-time generation of every prompt takes long on
 any device, so by default it is timed on the first `--single-limit` prompts and extrapolated (printed).

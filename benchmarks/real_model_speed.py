@@ -5,7 +5,8 @@ examples: that experiment's own training and test splits (Spider dev, six held-o
 
 Training, each arm for `--seconds` of training (after its first step, which is not timed):
   pipeline          the pipeline's `train_adapter` path: pre-tokenized prompt/answer, length-grouped batches
-                    of 4, fp32 on CPU, no gradient checkpointing
+                    of 4, the hardware plan's precision (`training.precision: auto`: bf16 autocast on a CPU with
+                    bf16 units, else fp32), no gradient checkpointing
   trl_defaults      a plain TRL script as the notebooks write it: `SFTTrainer` on conversational
                     prompt/completion rows with `SFTConfig` defaults (batch 8, bf16, gradient checkpointing),
                     `use_cpu=True` being the only change, plus the same LoRA config

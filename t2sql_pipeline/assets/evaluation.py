@@ -25,9 +25,10 @@ def evaluation_report(
     base_model: BaseModelManifest,
     rl_adapter: AdapterManifest,
 ) -> ReportManifest:
-    """Execution accuracy of the base model and of the fine-tuned adapter on the test split (greedy decoding,
-
-    SQL executed read-only on the real databases), per-example results, the paired McNemar test.
+    """Execution accuracy of the adapter and of its reference (the base model; for a GRPO adapter, its SFT
+    adapter) on `evaluation.split`, greedy or execution-guided voting per `generation.strategy`, SQL executed
+    read-only on the real databases; per-example results, the paired McNemar test and, with
+    `evaluation.completion`, completion of the first half of each gold query.
     Its blocking check `beats_base_model` stands between it and `registered_adapter`.
     """
     report = stages.evaluation_report(run_context(context, settings, tracking), tokenized_splits, base_model, rl_adapter)

@@ -23,7 +23,7 @@ def registered_adapter(
 ) -> RegistrationManifest:
     """The adapter as a version of the MLflow registered model (the pyfunc SQL model), once `beats_base_model` passed;
 
-    the promotion gate moves `@champion` to it when it beats the current champion by the margin.
+    the promotion gate moves `@champion` to it when its EX reaches the champion's plus the margin.
     """
     registration = stages.registered_adapter(run_context(context, settings, tracking), tokenized_splits, base_model, rl_adapter, evaluation_report)
     context.add_output_metadata(

@@ -1,1 +1,1 @@
-"""Dagster resources: experiment settings, MLflow tracking, and manifest storage."""
+"""Dagster resources: experiment settings, MLflow tracking, manifest storage and the Pipes client of training."""

@@ -1,6 +1,6 @@
 """What the page shows about a database: its tables and columns (keys marked), and the first rows of a query.
 
-Queries run on a read-only connection (`core.sql_exec.open_readonly`: query_only, an authorizer that
+Queries run on a read-only connection (`core.sql.execution.open_readonly`: query_only, an authorizer that
 denies every write) after a statement check that refuses anything but SELECT/WITH/VALUES, within a
 time limit; at most `max_rows` rows come back, and rows are counted up to `count_cap`.
 """

@@ -1,4 +1,4 @@
-"""Evaluate a model (base, or base + adapter) on a tokenized test split by executing its SQL.
+"""Evaluate a model (base, or base + adapter) on the evaluated split (`evaluation.split`) by executing its SQL.
 
 Each source is scored with its own official semantics (Spider's or BIRD's
 execution match), through the same evaluator as `t2sql evaluate`.

@@ -8,7 +8,7 @@ from t2sql_pipeline.core.settings import PipelineSettings
 
 
 def load_for_inference(base_path: str, adapter_path: str | None, settings: PipelineSettings | None = None) -> tuple[Any, Any]:
-    """The base model (4-bit when the settings train QLoRA on CUDA), with the adapter when given.
+    """(model, tokenizer): the base model (4-bit when the settings train QLoRA on CUDA), with the adapter when given.
 
     A full-precision base gets the adapter merged into its weights (plain matmuls, faster generation);
     a 4-bit base keeps the PeftModel unmerged, since merging into quantized weights rounds the update away.

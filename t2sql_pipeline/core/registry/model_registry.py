@@ -43,7 +43,7 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
 
 
 class LoggedModelRef(Protocol):
-    """A model logged to MLflow (e.g. `core.sql_model.LoggedSqlModel`) that a version can be created from."""
+    """A model logged to MLflow (e.g. `core.registry.sql_model.LoggedSqlModel`) that a version can be created from."""
 
     @property
     def model_uri(self) -> str: ...

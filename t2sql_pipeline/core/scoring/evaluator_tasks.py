@@ -108,7 +108,7 @@ def _run_task(task: _Task) -> _Outcome:
         return _ExactOutcome(task.index, exact_eval.score_exact(task.db_path, task.gold, task.prediction, dict(task.fk_map)))
     if isinstance(task, _GoldTextTask):
         return gold_text(task.sql)
-    # Exact match is the official one (_ExactTask); our sqlglot set match is not computed.
+    # The remaining kind, _MetricsTask: ROUGE-L and hallucinated names (core.sql.text_metrics).
     return task.index, text_metrics(task.gold_sql, task.prediction, task.schema, task.gold)
 
 

@@ -216,7 +216,7 @@ class EvaluationSettings(_Strict):
     timeout_s: Annotated[float, Field(gt=0.0)]
     workers: PositiveInt
     max_examples: NonNegativeInt  # 0 = the whole test split
-    completion: bool = True  # measure completion too (core.completion_evaluation)
+    completion: bool = True  # measure completion too (core.evaluation.completion_evaluation)
     during_training_examples: NonNegativeInt = 16  # validation questions scored (EX, ROUGE-L-SQL) at each evaluation step; 0 = off
 
 

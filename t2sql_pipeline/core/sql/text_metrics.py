@@ -1,4 +1,4 @@
-"""SQL text metrics that need no execution: validity (sqlglot), ROUGE-L over SQL tokens, hallucinated schema names.
+"""SQL text metrics that need no execution: validity (sqlglot; reports take valid SQL from SQLite, `execution.sqlite_prepares`), ROUGE-L over SQL tokens, hallucinated schema names.
 
 Exact-set match is the official one, in `t2sql_pipeline.core.sql.exact_match`.
 

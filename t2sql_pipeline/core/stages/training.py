@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def lora_adapter(ctx: RunContext, splits: SplitsManifest, base: BaseModelManifest) -> AdapterManifest:
-    """Train here, or with `training.num_processes` > 1 as that many torchrun workers (core.launch)."""
+    """Train here, or with `training.num_processes` > 1 as that many torchrun workers (core.training.launch)."""
     from t2sql_pipeline.core.training.launch import run_training_processes, world_size
 
     if ctx.settings.training.num_processes > 1 and world_size() == 1:

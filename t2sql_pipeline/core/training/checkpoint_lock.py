@@ -1,6 +1,6 @@
 """One training at a time per checkpoint folder, and MLflow runs that outlive no process.
 
-Checkpoints are keyed by settings and data (`training.checkpoint_key`), so two runs with the same
+Checkpoints are keyed by settings and data (`core.training.sft.checkpoint_key`), so two runs with the same
 settings would train into the same folder. A lock file there names its holder (pid, host, start);
 a second run stops with that name, and a lock whose holder is gone (killed, crashed) is taken over.
 Training runs carry the same pid and host as MLflow tags, so a run left RUNNING by a dead process
