@@ -36,7 +36,7 @@ class PredictionRecord:
     valid_sql: bool | None
     stopped: bool  # the answer ended with the end-of-turn token, not at generation.max_new_tokens
     new_tokens: int
-    vote_candidates: int | None = None  # execution_vote: candidates sampled (None: greedy decoding)
+    vote_candidates: int | None = None  # execution_vote: candidates voted, i.e. sampled and not cut (None: greedy decoding)
     vote_executed: int | None = None  # ... that ran without error
     vote_agreeing: int | None = None  # ... in the winning group (0: none ran, the greedy answer stands)
     exact_match: bool | None = None  # official Spider exact-set match (None: BIRD, or no database)

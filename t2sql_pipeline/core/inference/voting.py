@@ -97,6 +97,7 @@ class SampledAnswer:
     stopped: bool  # ended with the end-of-turn token
     new_tokens: int
     greedy: bool = False  # the greedy answer, decoded in the same batch as the samples
+    cut: bool = False  # stopped by `length_budget` before it ended: an unfinished answer, left out of the vote
 
 
 def sample_answers(
@@ -112,6 +113,7 @@ def sample_answers(
     seed: int = 0,
     on_batch: Callable[[int, int], None] | None = None,
     grammars: Sequence[Any] | None = None,
+    length_budget: float = 0.0,
 ) -> list[list[SampledAnswer]]:
     """`num_candidates` answers per prompt: the greedy answer first, then `num_candidates - 1` samples.
 
@@ -121,9 +123,13 @@ def sample_answers(
     needs no second pass. A batch holds about `batch_size` sequences (prompts x candidates), left-padded
     like the greedy path. Log-probabilities are those of the sampling distribution (after temperature and
     top-p and, with `grammars` (one per prompt), the grammar mask), for the greedy answer too.
+
+    With `length_budget` > 0, a sampled candidate still writing after `length_budget` times as many
+    tokens as its prompt's greedy answer (plus `LENGTH_BUDGET_SLACK`) is stopped there (`cut`): a batch
+    decodes until its longest row ends, so one rambling sample would otherwise hold every row of it.
     """
     import torch
-    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+    from transformers import LogitsProcessorList, StoppingCriteriaList, TemperatureLogitsWarper, TopPLogitsWarper
 
     torch.manual_seed(seed)
     model.eval()
@@ -146,6 +152,7 @@ def sample_answers(
         warpers = [TemperatureLogitsWarper(temperature)] if temperature != 1.0 else []
         warpers += [TopPLogitsWarper(top_p)] if top_p < 1.0 else []
         processors = LogitsProcessorList([*(grammar_processors(grammars, rows) or []), *warpers, greedy_rows])
+        budget = _LengthBudget(width, num_candidates, eos_id, length_budget) if length_budget > 0 and eos_id is not None else None
         with torch.inference_mode():
             cache = _prefill(model, input_ids, attention, num_candidates)
             output = model.generate(
@@ -162,6 +169,7 @@ def sample_answers(
                 eos_token_id=eos_id,
                 output_scores=True,
                 return_dict_in_generate=True,
+                stopping_criteria=StoppingCriteriaList([budget]) if budget is not None else None,
             )
             scores = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
             scores[greedy_rows.rows] = greedy_rows.recorded(scores.shape[1]).to(scores.dtype)  # forced rows score 0 in `scores`
@@ -170,11 +178,16 @@ def sample_answers(
             for k in range(num_candidates):
                 row = prompt_index * num_candidates + k
                 generated = output.sequences[row, width:].tolist()
-                length = generated.index(eos_id) + 1 if eos_id is not None and eos_id in generated else len(generated)
+                cut_at = budget.cut.get(row) if budget is not None else None
+                if cut_at is not None:  # the rest of the row is padding, which may be the eos token
+                    length, stopped = cut_at, False
+                else:
+                    length = generated.index(eos_id) + 1 if eos_id is not None and eos_id in generated else len(generated)
+                    stopped = eos_id is not None and eos_id in generated
                 logprobs = scores[row, :length].float()
                 mean = float(logprobs[torch.isfinite(logprobs)].mean()) if length else float("-inf")
-                stopped = eos_id is not None and eos_id in generated
-                group.append(SampledAnswer(tokenizer.decode(generated[:length], skip_special_tokens=True), mean, stopped, length, greedy=k == 0))
+                text = tokenizer.decode(generated[:length], skip_special_tokens=True)
+                group.append(SampledAnswer(text, mean, stopped, length, greedy=k == 0, cut=cut_at is not None))
             answers.append(group)
     if on_batch is not None:
         on_batch(len(prompts), len(prompts))
@@ -194,6 +207,39 @@ def _prefill(model: Any, input_ids: Any, attention: Any, copies: int) -> Any:
     cache = out.past_key_values
     cache.batch_repeat_interleave(copies)
     return cache
+
+
+LENGTH_BUDGET_SLACK = 8  # tokens a sampled candidate may write beyond length_budget x its greedy answer
+
+
+class _LengthBudget:
+    """A stopping criterion for one sampling batch (rows: prompt x candidates, the greedy row first): once a
+    prompt's greedy row has ended after L tokens, its other rows stop at `factor` x L + slack tokens.
+    Records the rows it cut and where; returns one flag per row, as transformers' criteria do."""
+
+    def __init__(self, width: int, num_candidates: int, eos_id: int, factor: float) -> None:
+        self.width, self.num_candidates, self.eos_id, self.factor = width, num_candidates, eos_id, factor
+        self.greedy_length: dict[int, int] = {}  # greedy row -> its answer's tokens, the eos included
+        self.cut: dict[int, int] = {}  # row -> tokens kept
+
+    def __call__(self, input_ids: Any, scores: Any, **_: Any) -> Any:
+        import math
+
+        import torch
+
+        new = input_ids[:, self.width :]
+        steps = new.shape[1]
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        for greedy in range(0, input_ids.shape[0], self.num_candidates):
+            if greedy not in self.greedy_length and int(new[greedy, -1]) == self.eos_id:
+                self.greedy_length[greedy] = steps
+            if greedy not in self.greedy_length or steps < math.ceil(self.factor * self.greedy_length[greedy]) + LENGTH_BUDGET_SLACK:
+                continue
+            for row in range(greedy + 1, greedy + self.num_candidates):
+                if row not in self.cut and not bool((new[row] == self.eos_id).any()):
+                    self.cut[row] = steps
+                    done[row] = True
+        return done
 
 
 class _GreedyRows:
@@ -245,16 +291,17 @@ def vote_answers(
     sampled = sample_answers(
         model, tokenizer, prompts, num_candidates=g.num_candidates, temperature=g.temperature, top_p=g.top_p,
         max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=settings.experiment.seed, on_batch=on_batch,
-        grammars=grammars,
+        grammars=grammars, length_budget=g.vote_length_budget,
     )  # fmt: skip
     limits = ExecLimits(timeout_s=g.vote_timeout_s)
     answers: list[VotedAnswer] = []
     votes = []
     for group, db_path in zip(sampled, db_paths, strict=True):
-        candidates = [Candidate(extract_sql(a.text), a.mean_logprob) for a in group]
+        finished = [a for a in group if not a.cut]  # a cut candidate is an unfinished answer
+        candidates = [Candidate(extract_sql(a.text), a.mean_logprob) for a in finished]
         greedy = next(a for a in group if a.greedy)
         outcome = vote(candidates, greedy_sql=extract_sql(greedy.text), run=partial(execute_readonly, db_path, limits=limits))
-        chosen = greedy if outcome.fell_back else next(a for a, c in zip(group, candidates, strict=True) if c.sql == outcome.sql)
+        chosen = greedy if outcome.fell_back else next(a for a, c in zip(finished, candidates, strict=True) if c.sql == outcome.sql)
         answers.append(VotedAnswer(chosen.text, outcome.sql, chosen.stopped, chosen.new_tokens))
         votes.append(outcome)
     return answers, votes

@@ -181,6 +181,7 @@ class GenerationSettings(_Strict):
     temperature: Annotated[float, Field(gt=0.0)] = 0.8
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     vote_timeout_s: Annotated[float, Field(gt=0.0)] = 5.0
+    vote_length_budget: Annotated[float, Field(ge=0.0)] = 1.5  # a sampled candidate stops at this x its greedy answer's tokens (+8); 0 = off
     constrained: Literal["none", "schema"] = "none"  # schema: each answer is decoded inside its database's grammar
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.inference.voting import Candidate, sample_answers, vote
+from t2sql_pipeline.core.inference.voting import Candidate, SampledAnswer, sample_answers, vote
 from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
 from tests.core.conftest import TINY_PROMPTS
 
@@ -142,3 +142,40 @@ def test_sharing_the_prefill_changes_no_candidate(tiny_model, monkeypatch: pytes
     separate = sample_answers(model, tokenizer, prompts, **kwargs)
     assert [[a.text for a in g] for g in shared] == [[a.text for a in g] for g in separate]
     assert [a.mean_logprob for g in shared for a in g] == pytest.approx([a.mean_logprob for g in separate for a in g], abs=1e-4)
+
+
+def test_the_length_budget_cuts_samples_that_outrun_their_greedy_answer() -> None:
+    import torch
+
+    from t2sql_pipeline.core.inference.voting import LENGTH_BUDGET_SLACK, _LengthBudget
+
+    eos, width = 2, 3  # rows: prompt 0 (greedy row 0, samples 1-2), prompt 1 (greedy row 3, samples 4-5)
+    budget = _LengthBudget(width, num_candidates=3, eos_id=eos, factor=1.5)
+    prompt = [[7, 7, 7]] * 6
+    answers = [[5, eos], [5, 5], [5, eos], [5, 5], [5, 5], [5, 5]]  # greedy row 0 ends after 2 tokens; row 3 never
+    limit = 3 + LENGTH_BUDGET_SLACK  # ceil(1.5 x 2) + slack
+    flags = []
+    for step in range(1, limit + 1):
+        ids = torch.tensor([p + (a + [5] * limit)[:step] for p, a in zip(prompt, answers, strict=True)])
+        flags.append(budget(ids, None).tolist())
+    assert all(not any(f) for f in flags[:-1])  # nothing is cut before the budget is reached
+    assert flags[-1] == [False, True, False, False, False, False]  # row 1 outran it; row 2 had ended; prompt 1's greedy row runs on
+    assert budget.cut == {1: limit} and budget.greedy_length == {0: 2}
+
+
+def test_cut_candidates_are_left_out_of_the_vote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from t2sql_pipeline.core.inference import voting
+    from t2sql_pipeline.core.settings import load_settings
+
+    db = tmp_path / "shop.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.executescript("CREATE TABLE item(id INT); INSERT INTO item VALUES (1), (2);")
+    group = [
+        SampledAnswer("SELECT count(*) FROM item", -0.3, True, 6, greedy=True),
+        SampledAnswer("SELECT id FROM item", -0.1, False, 12, cut=True),  # cut: would win 2 to 1 if it counted
+        SampledAnswer("SELECT id FROM item", -0.2, False, 12, cut=True),
+    ]
+    monkeypatch.setattr(voting, "sample_answers", lambda *_a, **_k: [group])
+    settings = load_settings("demo", ["generation.strategy=execution_vote", "generation.num_candidates=3", "generation.vote_length_budget=1.5"])
+    answers, outcomes = voting.vote_answers(None, None, [[1, 2]], [db], settings, lambda _d, _t: None)
+    assert answers[0].sql == "SELECT count(*) FROM item;" and outcomes[0].candidates == 1
