@@ -94,8 +94,9 @@ class GrammarLogitsProcessor(LogitsProcessor):
     """A transformers logits processor with one grammar matcher per row of the batch.
 
     Row `i` follows `grammars[i]`, first advanced through `prefixes[i]` (the token ids already
-    pre-filled in the answer, for completion). Rows that have ended (end-of-turn accepted) are left
-    alone: generate pads them. Use one instance per `generate` call.
+    pre-filled in the answer, for completion). Rows that have ended (end-of-turn accepted, or stopped by
+    a stopping criterion that calls `finish`) are left alone: generate pads them. Use one instance per
+    `generate` call.
     """
 
     def __init__(self, grammars: Sequence[Any], prefixes: Sequence[Sequence[int]] | None = None) -> None:
@@ -110,6 +111,14 @@ class GrammarLogitsProcessor(LogitsProcessor):
                     raise PrefixRejectedError(f"row {row}: the pre-filled token {position} ({token}) leaves the grammar")
         self._bitmask = xgrammar.allocate_token_bitmask(len(grammars), grammars[0].tokenizer_info.vocab_size)
         self._started = False
+        self._finished: set[int] = set()
+
+    def finish(self, row: int) -> None:
+        """`row` was stopped outside the grammar (its padding is no token of the query): follow it no more."""
+        self._finished.add(row)
+
+    def _done(self, row: int, matcher: Any) -> bool:
+        return row in self._finished or matcher.is_terminated()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         import xgrammar
@@ -118,11 +127,11 @@ class GrammarLogitsProcessor(LogitsProcessor):
             raise RuntimeError(f"constrained decoding: {len(self._matchers)} grammars for a batch of {input_ids.shape[0]} rows")
         if self._started:  # the previous step's tokens, now the last column
             for row, matcher in enumerate(self._matchers):
-                if not matcher.is_terminated() and not matcher.accept_token(int(input_ids[row, -1])):
+                if not self._done(row, matcher) and not matcher.accept_token(int(input_ids[row, -1])):
                     raise RuntimeError(f"constrained decoding: row {row} sampled a token its grammar masked")
         self._started = True
         for row, matcher in enumerate(self._matchers):
-            if matcher.is_terminated():
+            if self._done(row, matcher):
                 self._bitmask[row].fill_(-1)  # all allowed: generate replaces this row's token with padding
             else:
                 matcher.fill_next_token_bitmask(self._bitmask, row)

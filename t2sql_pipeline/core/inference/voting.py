@@ -151,8 +151,11 @@ def sample_answers(
         # temperature and top_p below keep generate from adding its own): grammar mask, temperature, top-p, greedy rows.
         warpers = [TemperatureLogitsWarper(temperature)] if temperature != 1.0 else []
         warpers += [TopPLogitsWarper(top_p)] if top_p < 1.0 else []
-        processors = LogitsProcessorList([*(grammar_processors(grammars, rows) or []), *warpers, greedy_rows])
-        budget = _LengthBudget(width, num_candidates, eos_id, length_budget) if length_budget > 0 and eos_id is not None else None
+        constraints = list(grammar_processors(grammars, rows) or [])
+        processors = LogitsProcessorList([*constraints, *warpers, greedy_rows])
+        budget = None
+        if length_budget > 0 and eos_id is not None:  # a cut row is padded from then on: its grammar stops following it
+            budget = _LengthBudget(width, num_candidates, eos_id, length_budget, on_cut=lambda row, cs=constraints: [c.finish(row) for c in cs])
         with torch.inference_mode():
             cache = _prefill(model, input_ids, attention, num_candidates)
             output = model.generate(
@@ -217,8 +220,8 @@ class _LengthBudget:
     prompt's greedy row has ended after L tokens, its other rows stop at `factor` x L + slack tokens.
     Records the rows it cut and where; returns one flag per row, as transformers' criteria do."""
 
-    def __init__(self, width: int, num_candidates: int, eos_id: int, factor: float) -> None:
-        self.width, self.num_candidates, self.eos_id, self.factor = width, num_candidates, eos_id, factor
+    def __init__(self, width: int, num_candidates: int, eos_id: int, factor: float, on_cut: Callable[[int], Any] = lambda _row: None) -> None:
+        self.width, self.num_candidates, self.eos_id, self.factor, self.on_cut = width, num_candidates, eos_id, factor, on_cut
         self.greedy_length: dict[int, int] = {}  # greedy row -> its answer's tokens, the eos included
         self.cut: dict[int, int] = {}  # row -> tokens kept
 
@@ -239,6 +242,7 @@ class _LengthBudget:
                 if row not in self.cut and not bool((new[row] == self.eos_id).any()):
                     self.cut[row] = steps
                     done[row] = True
+                    self.on_cut(row)
         return done
 
 

@@ -76,3 +76,30 @@ def test_a_schema_with_hundreds_of_columns_compiles_in_bounded_time(tiny_model) 
     check_prefix(grammar, "SELECT column_11_39 FROM table_11 WHERE column_11_0 >")
     # A BIRD-sized schema: the per-table scoping must not blow up with the column count (0.3 s here with 480 columns).
     assert elapsed < 60.0
+
+
+def test_a_row_stopped_outside_the_grammar_is_followed_no_more(tiny_model, shop: Path) -> None:
+    # The voting length budget cuts a sampled row mid-query; generate then pads it (here with the eos
+    # token), which the grammar would reject: `finish` tells the processor to leave that row alone.
+    import torch
+
+    from t2sql_pipeline.core.inference.constrained_decoding import GrammarLogitsProcessor
+
+    model, tokenizer = tiny_model
+    grammar = SchemaConstraints.for_model(model, tokenizer).for_database(shop)
+    first, second = tokenizer("SELECT count(*) FROM customers", add_special_tokens=False)["input_ids"][:2]
+    prompt = torch.tensor([[5, 6], [5, 6]])
+    step_two = torch.tensor([[5, 6, first, second], [5, 6, first, tokenizer.eos_token_id]])
+
+    def run(finish: bool) -> None:
+        processor = GrammarLogitsProcessor([grammar, grammar])
+        processor(prompt, torch.zeros(2, model.config.vocab_size))
+        processor(prompt.new_tensor([[5, 6, first], [5, 6, first]]), torch.zeros(2, model.config.vocab_size))
+        if finish:
+            processor.finish(1)
+        scores = processor(step_two, torch.zeros(2, model.config.vocab_size))
+        assert torch.isfinite(scores[1]).all()  # the finished row: every token allowed (generate pads it anyway)
+
+    with pytest.raises(RuntimeError, match="row 1 sampled a token its grammar masked"):
+        run(finish=False)
+    run(finish=True)
