@@ -44,7 +44,7 @@ class VoteOutcome:
     """The chosen SQL and how the vote went (what the report keeps per question)."""
 
     sql: str
-    candidates: int  # sampled
+    candidates: int  # voted: sampled and not cut by the length budget
     executed: int  # ran without error
     agreeing: int  # members of the winning group (0 when no candidate ran)
     fell_back: bool  # no candidate ran: the greedy answer was kept
