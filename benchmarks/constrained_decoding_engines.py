@@ -1,6 +1,9 @@
 """xgrammar vs llguidance on the pipeline's schema grammars: compile time per database, mask time per token.
 
-Both engines get the same GBNF text (`core.sql.schema_grammar`) for each Spider dev database and the
+Three arms, one dialect: xgrammar on its GBNF form (`core.sql.schema_grammar.schema_grammar`, as vLLM's
+default backend takes it), llguidance on the same GBNF text (converted by llguidance, character-level
+rules) and llguidance on the Lark form the pipeline decodes with (`schema_lark`: names and keywords as
+lexemes, the pipeline's parser limits). Each arm gets the grammar of each Spider dev database and the
 same token streams: the gold SQL of Spider dev questions, tokenized by the model's tokenizer and
 ended by its end-of-turn token. Per token an engine computes the allowed-token bitmask and accepts the
 token, which is what a logits processor does at each decoding step; a gold token the engine masks
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from t2sql_pipeline.core.sql.schema_grammar import SchemaNames, schema_grammar
+from t2sql_pipeline.core.sql.schema_grammar import SchemaNames, lark_grammar_limits, schema_grammar, schema_lark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO_ROOT / ".state/models/converted/SmolLM2-135M-Instruct.Q4_1-b179c9523d0e"
@@ -36,7 +39,8 @@ def _questions(data: Path, limit: int) -> tuple[dict[str, SchemaNames], list[dic
 
 
 class XGrammarEngine:
-    name = "xgrammar"
+    name = "xgrammar, GBNF"
+    grammar = staticmethod(schema_grammar)
 
     def __init__(self, tokenizer, vocab_size: int) -> None:
         import xgrammar
@@ -59,7 +63,10 @@ class XGrammarEngine:
 
 
 class LLGuidanceEngine:
-    name = "llguidance"
+    name = "llguidance, GBNF"
+    grammar = staticmethod(schema_grammar)
+    form = "gbnf"
+    limits = None
 
     def __init__(self, tokenizer, vocab_size: int) -> None:
         import llguidance
@@ -72,10 +79,10 @@ class LLGuidanceEngine:
         self._mask = llguidance.torch.allocate_token_bitmask(1, vocab_size)
 
     def compile(self, text: str):
-        return self._ll.grammar_from("gbnf", text)
+        return self._ll.grammar_from(self.form, text)
 
     def matcher(self, compiled):
-        matcher = self._ll.LLMatcher(self._tokenizer, compiled)
+        matcher = self._ll.LLMatcher(self._tokenizer, compiled, limits=self.limits() if self.limits else None, log_level=0)
         if matcher.is_error():
             raise RuntimeError(f"llguidance: {matcher.get_error()}")
         return matcher
@@ -84,6 +91,13 @@ class LLGuidanceEngine:
         self._fill(matcher, self._mask, 0)
         allowed = bool((self._mask[0, token // 32] >> (token % 32)) & 1)
         return allowed and matcher.consume_token(token)
+
+
+class LLGuidanceLarkEngine(LLGuidanceEngine):
+    name = "llguidance, Lark (used)"
+    grammar = staticmethod(schema_lark)
+    form = "lark"
+    limits = staticmethod(lark_grammar_limits)
 
 
 def main() -> None:
@@ -102,11 +116,11 @@ def main() -> None:
     databases = sorted({db for db, _ in streams})
     print(f"{platform.processor() or platform.machine()}, 1 thread; {len(streams)} Spider dev questions over {len(databases)} databases, "
           f"{sum(len(s) for _, s in streams)} tokens, vocabulary {vocab_size}")  # fmt: skip
-    for engine in (XGrammarEngine(tokenizer, vocab_size), LLGuidanceEngine(tokenizer, vocab_size)):
+    for engine in (XGrammarEngine(tokenizer, vocab_size), LLGuidanceEngine(tokenizer, vocab_size), LLGuidanceLarkEngine(tokenizer, vocab_size)):
         compile_s, compiled = [], {}
         for db in databases:
             started = time.perf_counter()
-            compiled[db] = engine.compile(schema_grammar(schemas[db]))
+            compiled[db] = engine.compile(engine.grammar(schemas[db]))
             first = engine.matcher(compiled[db])
             engine.step(first, streams[[d for d, _ in streams].index(db)][1][0])  # the first mask: lazy engines compile here
             compile_s.append(time.perf_counter() - started)
@@ -119,7 +133,7 @@ def main() -> None:
                     masked_out += 1
                     break
             per_token.append((time.perf_counter() - started) / len(tokens))
-        print(f"{engine.name:>10}: compile {statistics.median(compile_s) * 1e3:7.1f} ms median, {max(compile_s) * 1e3:7.1f} ms max per database; "
+        print(f"{engine.name:>24}: compile {statistics.median(compile_s) * 1e3:7.1f} ms median, {max(compile_s) * 1e3:7.1f} ms max per database; "
               f"mask+accept {statistics.mean(per_token) * 1e6:7.1f} us/token mean, {statistics.median(per_token) * 1e6:7.1f} us median; "
               f"gold streams stopped by a mask: {masked_out}")  # fmt: skip
 

@@ -1,12 +1,16 @@
 """A grammar per database: the SQLite SELECT dialect of Spider and BIRD gold, naming only that database's tables and columns.
 
-`schema_grammar(names)` returns GBNF text (llama.cpp's grammar format, which xgrammar compiles as is
-and llguidance converts to Lark), so constrained decoding can only write a query that parses and whose
-FROM clause and column references exist. Keywords and names match in any letter case, as in SQLite.
+One dialect, written once as GBNF rules below, in two forms: `schema_lark(names)` for llguidance (the
+engine constrained decoding uses: names, keywords and literals are whole lexemes, whitespace between
+them is ignored) and `schema_grammar(names)` as GBNF text (llama.cpp's format, which xgrammar and vLLM's
+xgrammar backend compile as is). Either way decoding can only write a query that parses and whose FROM
+clause and column references exist. Keywords and names match in any letter case, as in SQLite.
 What stays free: aliases after AS, the alias of a table in a join (`T1`-style when written without
 AS), string and number literals, and double-quoted text (SQLite reads it as a string when no column
 has that name). A qualifier before a column is a table name, a `T1`-style alias or (in joins) a
-camelCase/snake_case alias: an unbounded identifier would let the model escape the schema.
+camelCase/snake_case alias: an unbounded identifier would let the model escape the schema. The Lark
+form does not insist on whitespace between two words (`GROUPBY` passes it, and SQLite then rejects the
+query); the GBNF form does.
 
 >>> names = SchemaNames.from_tables_entry({"table_names_original": ["singer"], "column_names_original": [[-1, "*"], [0, "Name"], [0, "Age"]]})
 >>> grammar_rejection(names, "SELECT name FROM Singer WHERE age > 30") is None
@@ -17,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -215,21 +220,107 @@ _WITH_COPIED = frozenset(line.split(" ::=")[0] for line in _DIALECT) - set(_WITH
 _WITH_RENAMES = re.compile(r"\b(" + "|".join(sorted(_WITH_COPIED | {"table_name", "column_name"})) + r")\b")
 
 
-@lru_cache(maxsize=256)
-def _checking_grammar(names: SchemaNames) -> Any:
-    import xgrammar
+# llguidance's Lark form: the rules that are one lexeme (a regex), named in upper case there.
+_LEXEMES = {
+    "number": r"/[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?/",
+    "single_quoted": r"/'([^']|'')*'/",
+    "double_quoted": r'/"([^"]|"")*"/',
+    "alias": r"/[A-Za-z_][A-Za-z0-9_]*/ | /`[^`]+`/ | DOUBLE_QUOTED | SINGLE_QUOTED",
+    "short_alias": r"/[A-Za-z][0-9]*/",
+    "compound_alias": r"/[a-z]+([A-Z][a-z]+|_[a-z]+)+/",
+}
+# Character runs inside other rules (`type_name`), as lexemes; a lexeme must not end in optional
+# whitespace: the lexer is greedy, so `REAL )` would fail inside one `REAL ` lexeme.
+_RUNS = {"[A-Za-z]+": "WORD", "[0-9]+": "DIGITS"}
+_NAME_RULE = re.compile(r"^(?:(?:table_name|column_name)(?:_t\d+)?|function_name)$")
+# A reference to a lexeme rule (its WITH copy `_w` is the same lexeme) or to a name rule, upper-cased in Lark.
+_LEXEME_REFERENCE = re.compile(r"\b(?:(" + "|".join(_LEXEMES) + r")(?:_w)?|((?:table_name|column_name)(?:_t\d+)?|function_name))\b")
+# Earley items one mask step may build. llguidance's default (50,000) is too few where a select list
+# starts over a many-table database (every table's scoped copy is live until FROM); 500,000 takes every
+# Spider and BIRD dev gold query (tests/core/sql/test_schema_grammar.py).
+STEP_MAX_ITEMS = 500_000
 
-    return xgrammar.GrammarCompiler(xgrammar.TokenizerInfo([])).compile_grammar(schema_grammar(names))
+
+def _lark_string(text: str) -> str:
+    return json.dumps(text) + "i"  # a case-insensitive Lark string literal
+
+
+def _lark_name_forms(name: str) -> list[str]:
+    """The Lark form of `_name_forms`: bare (when it can be), "quoted", `backticked`, [bracketed]."""
+    forms = [_lark_string(f'"{name.replace(chr(34), chr(34) * 2)}"'), _lark_string(f"`{name.replace('`', '``')}`")]
+    if "]" not in name:
+        forms.append(_lark_string(f"[{name}]"))
+    if BARE_NAME.match(name) and name.lower() not in RESERVED:
+        forms.insert(0, _lark_string(name))
+    return forms
+
+
+@lru_cache(maxsize=256)
+def schema_lark(names: SchemaNames) -> str:
+    """The grammar of `schema_grammar` in llguidance's Lark syntax (cached per schema).
+
+    Derived from the GBNF rules, not written twice: whitespace rules become one `%ignore`, keywords
+    case-insensitive strings, and the rules of `_LEXEMES` and of table, column and function names
+    single lexemes, so llguidance's lexer takes a name in one step instead of its Earley parser taking
+    it one character at a time (which stops at the parser's item limit).
+    """
+    by_table = names.columns_by_table or tuple(names.columns for _ in names.tables)
+    name_lexemes = {
+        "table_name": [form for table in names.tables for form in _lark_name_forms(table)],
+        "column_name": [form for column in names.columns for form in _lark_name_forms(column)] or ['"rowid"i'],
+        "function_name": [_lark_string(function) for function in FUNCTIONS],
+    }
+    for i, (table, columns) in enumerate(zip(names.tables, by_table, strict=True)):
+        name_lexemes[f"table_name_t{i}"] = _lark_name_forms(table)
+        name_lexemes[f"column_name_t{i}"] = [form for column in (*columns, "rowid") for form in _lark_name_forms(column)]
+
+    def upper(body: str) -> str:
+        return _LEXEME_REFERENCE.sub(lambda m: (m.group(1) or m.group(2)).upper(), body)
+
+    lines = ["%llguidance {}"]
+    for line in schema_grammar(names).splitlines():
+        rule, body = line.split(" ::= ", 1)
+        if rule.startswith("kw_") or rule in ("ws", "sp") or _NAME_RULE.match(rule) or rule.removesuffix("_w") in _LEXEMES:
+            continue
+        body = re.sub(r"\bws\b", "SP?", re.sub(r"\bsp\b", "SP", body))
+        body = re.sub(r"\bkw_(\w+)", lambda m: _lark_string(m.group(1)), body)
+        for run, lexeme in _RUNS.items():
+            body = body.replace(run, lexeme)
+        lines.append(f"{'start' if rule == 'root' else rule}: {upper(body)}")
+    lines += [f"{rule.upper()}: {upper(body)}" for rule, body in _LEXEMES.items()] + [r"SP: /[ \t\r\n]+/"]
+    lines += [f"{lexeme}: /{run}/" for run, lexeme in _RUNS.items()]
+    lines += [f"{rule.upper()}: " + " | ".join(forms) for rule, forms in name_lexemes.items()]
+    return "\n".join(lines) + "\n"
+
+
+def lark_grammar_limits() -> Any:
+    import llguidance
+
+    return llguidance.LLParserLimits(step_max_items=STEP_MAX_ITEMS)
+
+
+@lru_cache(maxsize=256)
+def _checking_matcher(lark: str) -> Any:
+    """A byte-level llguidance matcher of `lark`, to copy for each check (compiling it is the slow part)."""
+    import llguidance
+
+    matcher = llguidance.LLMatcher(llguidance.LLTokenizer("byte"), llguidance.grammar_from("lark", lark), limits=lark_grammar_limits(), log_level=0)
+    if matcher.is_error():
+        raise ValueError(f"the schema grammar does not compile: {matcher.get_error()}")
+    return matcher
+
+
+def text_rejection(lark: str, sql: str, *, complete: bool = True) -> str | None:
+    """Why the Lark grammar `lark` rejects `sql` (the first character it cannot take, or, when `complete`, an unfinished query); None when it takes it."""
+    matcher = _checking_matcher(lark).deep_copy()
+    for position, char in enumerate(sql):
+        if not matcher.consume_tokens(list(char.encode("utf-8"))):
+            return f"stops at character {position} {char!r}: {sql[max(0, position - 30) : position]!r} + {sql[position : position + 20]!r}"
+    if complete and not matcher.is_accepting():
+        return "the query is unfinished"
+    return None
 
 
 def grammar_rejection(names: SchemaNames, sql: str) -> str | None:
     """Why the grammar of `names` rejects `sql` (the first character it cannot take, or an unfinished query); None when it accepts."""
-    import xgrammar
-
-    matcher = xgrammar.GrammarMatcher(_checking_grammar(names))
-    for position, char in enumerate(sql):
-        if not matcher.accept_string(char):
-            return f"stops at character {position} {char!r}: {sql[max(0, position - 30) : position]!r} + {sql[position : position + 20]!r}"
-    if not matcher.is_completed():
-        return "the query is unfinished"
-    return None
+    return text_rejection(schema_lark(names), sql)

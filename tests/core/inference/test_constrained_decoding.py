@@ -103,3 +103,18 @@ def test_a_row_stopped_outside_the_grammar_is_followed_no_more(tiny_model, shop:
     with pytest.raises(RuntimeError, match="row 1 sampled a token its grammar masked"):
         run(finish=False)
     run(finish=True)
+
+
+def test_the_bitmask_masks_exactly_what_llguidance_masks() -> None:
+    import llguidance.torch
+    import torch
+
+    from t2sql_pipeline.core.inference.constrained_decoding import apply_bitmask
+
+    generator = torch.Generator().manual_seed(0)
+    bitmask = torch.randint(-(2**31), 2**31 - 1, (3, 4), dtype=torch.int32, generator=generator)  # 128 bits for 100 tokens
+    scores = torch.randn(3, 100, generator=generator)
+    reference = scores.clone()
+    llguidance.torch.apply_token_bitmask_inplace(reference, bitmask)
+    assert torch.equal(apply_bitmask(scores, bitmask), reference)
+    assert 0 < int(torch.isinf(reference).sum()) < reference.numel()  # some masked, some kept
