@@ -1,4 +1,8 @@
-"""The schema grammar: gold SQL of the shared Spider and BIRD dev sets parses, unknown names do not."""
+"""The schema grammar: gold SQL of the shared Spider and BIRD dev sets parses, unknown names do not.
+
+`grammar_rejection` checks the Lark form decoding uses (llguidance); the GBNF form (for xgrammar and
+vLLM's default backend) is checked against it on the same queries.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from t2sql_pipeline.core.sql.schema_grammar import SchemaNames, grammar_rejection
+from t2sql_pipeline.core.sql.schema_grammar import SchemaNames, grammar_rejection, schema_grammar
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 VISITS = SchemaNames.from_tables_entry(
@@ -15,32 +19,34 @@ VISITS = SchemaNames.from_tables_entry(
 )
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "SELECT count(*) FROM visitor WHERE age < 30",
-        "SELECT T1.age FROM visitor AS T1 JOIN visit AS T2 ON T1.ID = T2.ID",
-        'SELECT "full name" FROM visitor ORDER BY age DESC LIMIT 1',
-        "SELECT Num FROM visit UNION SELECT age FROM visitor",
-        "SELECT age FROM visitor WHERE ID IN (SELECT ID FROM visit);",
-    ],
-)
-def test_accepts_queries_over_the_schema(sql: str) -> None:
-    assert grammar_rejection(VISITS, sql) is None
+ACCEPTED = [
+    "SELECT count(*) FROM visitor WHERE age < 30",
+    "SELECT T1.age FROM visitor AS T1 JOIN visit AS T2 ON T1.ID = T2.ID",
+    'SELECT "full name" FROM visitor ORDER BY age DESC LIMIT 1',
+    "SELECT Num FROM visit UNION SELECT age FROM visitor",
+    "SELECT age FROM visitor WHERE ID IN (SELECT ID FROM visit);",
+    "SELECT CAST(age AS REAL ) FROM visitor",  # whitespace after a type name, before its bracket
+]
+REJECTED = [
+    "SELECT height FROM visitor",  # no such column anywhere
+    "SELECT age FROM museum",  # no such table
+    "SELECT count(*) FROM visit WHERE age < 30",  # age belongs to visitor, and FROM names only visit
+    "SELECT full name FROM visitor",  # a name with a space must be quoted
+    "SELECT age FROM visit ORIGHT JOIN visitor",  # an alias run into a keyword
+]
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "SELECT height FROM visitor",  # no such column anywhere
-        "SELECT age FROM museum",  # no such table
-        "SELECT count(*) FROM visit WHERE age < 30",  # age belongs to visitor, and FROM names only visit
-        "SELECT full name FROM visitor",  # a name with a space must be quoted
-        "SELECT age FROM visit ORIGHT JOIN visitor",  # an alias run into a keyword
-    ],
-)
-def test_rejects_names_the_scope_lacks(sql: str) -> None:
-    assert grammar_rejection(VISITS, sql) is not None
+def _gbnf_accepts(names: SchemaNames, sql: str) -> bool:
+    import xgrammar
+
+    matcher = xgrammar.GrammarMatcher(xgrammar.GrammarCompiler(xgrammar.TokenizerInfo([])).compile_grammar(schema_grammar(names)))
+    return all(matcher.accept_string(char) for char in sql) and matcher.is_completed()
+
+
+@pytest.mark.parametrize(("sql", "accepted"), [(sql, True) for sql in ACCEPTED] + [(sql, False) for sql in REJECTED])
+def test_both_forms_accept_the_schema_and_reject_what_it_lacks(sql: str, accepted: bool) -> None:
+    assert _gbnf_accepts(VISITS, sql) is accepted
+    assert (grammar_rejection(VISITS, sql) is None) is accepted
 
 
 def _acceptance(tables_file: Path, questions_file: Path, sql_key: str, database_dir: Path | None) -> tuple[int, list[str]]:
