@@ -54,7 +54,7 @@ class SchemaConstraints:
         # vocab_size from the model: its output layer can be wider than the tokenizer (padding rows).
         self._tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size, eos_token=tokenizer.eos_token_id)
         self._stop_tokens = frozenset(self._tokenizer.eos_tokens)
-        self._by_path: dict[Path, CompiledGrammar] = {}
+        self._by_file: dict[tuple[Path, int, int], CompiledGrammar] = {}
         self.vocab_size = vocab_size
 
     @classmethod
@@ -77,9 +77,13 @@ class SchemaConstraints:
     def for_database(self, db_path: Path | str) -> CompiledGrammar:
         """The compiled grammar of the SQLite database at `db_path` (its tables and columns read from the file)."""
         path = Path(db_path).resolve()
-        if path not in self._by_path:
-            self._by_path[path] = self.for_names(SchemaNames.from_tables_entry(tables_entry_from_sqlite(path)))
-        return self._by_path[path]
+        if not path.is_file():
+            raise FileNotFoundError(f"database file not found: {path}")
+        stat = path.stat()
+        key = (path, stat.st_mtime_ns, stat.st_size)  # a server lives long: a database whose file changed is read again
+        if key not in self._by_file:
+            self._by_file[key] = self.for_names(SchemaNames.from_tables_entry(tables_entry_from_sqlite(path)))
+        return self._by_file[key]
 
     def for_databases(self, db_paths: Sequence[Path | str]) -> list[CompiledGrammar]:
         return [self.for_database(path) for path in db_paths]

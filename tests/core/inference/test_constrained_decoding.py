@@ -54,6 +54,21 @@ def test_a_prefix_is_checked_where_it_leaves_the_grammar(tiny_model, shop: Path)
         check_prefix(grammar, "SELECT heigheight FROM customers")
 
 
+def test_a_database_grammar_is_compiled_once_and_again_when_the_file_changes(tiny_model, shop: Path) -> None:
+    model, tokenizer = tiny_model
+    grammar = SchemaConstraints.for_model(model, tokenizer).for_database(shop)
+    assert SchemaConstraints.for_model(model, tokenizer).for_database(shop) is grammar  # one per tokenizer, then cached
+    with pytest.raises(PrefixRejectedError):
+        check_prefix(grammar, "SELECT sku FROM products")
+    conn = sqlite3.connect(shop)
+    conn.execute("CREATE TABLE products (sku TEXT)")
+    conn.commit()
+    conn.close()
+    check_prefix(SchemaConstraints.for_model(model, tokenizer).for_database(shop), "SELECT sku FROM products")
+    with pytest.raises(FileNotFoundError, match="database file not found"):
+        SchemaConstraints.for_model(model, tokenizer).for_database(shop.with_name("missing.sqlite"))
+
+
 def test_a_schema_text_compiles_like_its_database(tiny_model, shop: Path) -> None:
     model, tokenizer = tiny_model
     constraints = SchemaConstraints.for_model(model, tokenizer)
