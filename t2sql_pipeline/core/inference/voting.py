@@ -129,7 +129,7 @@ def sample_answers(
     decodes until its longest row ends, so one rambling sample would otherwise hold every row of it.
     """
     import torch
-    from transformers import LogitsProcessorList, StoppingCriteriaList, TemperatureLogitsWarper, TopPLogitsWarper
+    from transformers import LogitsProcessorList, StoppingCriteriaList, TemperatureLogitsWarper
 
     torch.manual_seed(seed)
     model.eval()
@@ -150,7 +150,7 @@ def sample_answers(
         # The sampling distribution is built here, in this order, and nowhere else (top_k=0 and the neutral
         # temperature and top_p below keep generate from adding its own): grammar mask, temperature, top-p, greedy rows.
         warpers = [TemperatureLogitsWarper(temperature)] if temperature != 1.0 else []
-        warpers += [TopPLogitsWarper(top_p)] if top_p < 1.0 else []
+        warpers += [NucleusWarper(top_p)] if top_p < 1.0 else []
         constraints = list(grammar_processors(grammars, rows) or [])
         processors = LogitsProcessorList([*constraints, *warpers, greedy_rows])
         budget = None
@@ -244,6 +244,33 @@ class _LengthBudget:
                     done[row] = True
                     self.on_cut(row)
         return done
+
+
+class NucleusWarper:
+    """Top-p sampling's mask, the same as transformers' `TopPLogitsWarper` but without sorting the vocabulary.
+
+    A token is kept when the probability of the tokens ranked above it is below `top_p` (the top token
+    always). `TopPLogitsWarper` sorts all 49k scores of every row at every step, which cost more than a
+    16-row decode step of SmolLM2-135M on 2 CPU cores; a fine-tuned model's nucleus is mostly a few tokens,
+    so the top `k` decide it and only a row whose nucleus is wider than `k` is sorted in full.
+    """
+
+    def __init__(self, top_p: float, k: int = 256) -> None:
+        self.top_p, self.k = top_p, k
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+        from transformers import TopPLogitsWarper
+
+        top, index = scores.topk(min(self.k, scores.shape[-1]), dim=-1)  # descending
+        probs = (top - scores.logsumexp(dim=-1, keepdim=True)).exp()
+        keep = probs.cumsum(-1) - probs < self.top_p  # the mass ranked above each token
+        keep[:, 0] = True
+        kept = torch.full_like(scores, float("-inf")).scatter_(1, index, top.masked_fill(~keep, float("-inf")))
+        wide = keep[:, -1]  # the nucleus may go on past the top k
+        if bool(wide.any()):
+            kept[wide] = TopPLogitsWarper(self.top_p)(input_ids[wide], scores[wide])
+        return kept
 
 
 class _GreedyRows:

@@ -179,3 +179,19 @@ def test_cut_candidates_are_left_out_of_the_vote(tmp_path: Path, monkeypatch: py
     settings = load_settings("demo", ["generation.strategy=execution_vote", "generation.num_candidates=3", "generation.vote_length_budget=1.5"])
     answers, outcomes = voting.vote_answers(None, None, [[1, 2]], [db], settings, lambda _d, _t: None)
     assert answers[0].sql == "SELECT count(*) FROM item;" and outcomes[0].candidates == 1
+
+
+@pytest.mark.parametrize("scale", [0.5, 3.0, 8.0])  # flat (nucleus past the top k, sorted in full), wide, peaked
+def test_the_nucleus_warper_keeps_what_transformers_top_p_keeps(scale: float) -> None:
+    import torch
+    from transformers import TopPLogitsWarper
+
+    from t2sql_pipeline.core.inference.voting import NucleusWarper
+
+    scores = torch.randn(6, 5000, generator=torch.Generator().manual_seed(1)) * scale
+    scores[0] = -1e4
+    scores[0, 7] = 0.0  # one certain token
+    ids = torch.zeros(6, 1, dtype=torch.long)
+    expected = TopPLogitsWarper(0.95)(ids, scores.clone())
+    assert torch.equal(NucleusWarper(0.95, k=64)(ids, scores.clone()), expected)
+    assert int(torch.isfinite(expected[0]).sum()) == 1
