@@ -6,6 +6,8 @@ Arms, on the first `--questions` questions of a finished run's split, with its t
                     once and its cache shared, the greedy row decoded in the same batch
   vote_unshared     the same, every candidate row prefilling its own copy of the prompt (what voting did
                     before the cache was shared)
+  vote_sorted_top_p the same as vote, top-p by transformers' TopPLogitsWarper (a sort of the whole
+                    vocabulary per row and step) instead of `NucleusWarper` (what voting did before)
 Reported per arm: seconds per question, the ratio to greedy, EX on the split (the vote arms also
 show that sharing the prefill does not change the answers).
 
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> list[VotingArm]:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--skip-unshared", action="store_true", help="leave out the vote_unshared arm (it costs the most)")
+    parser.add_argument("--sorted-top-p", action="store_true", help="add the vote_sorted_top_p arm")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -86,7 +89,18 @@ def main(argv: list[str] | None = None) -> list[VotingArm]:
         finally:
             voting._prefill = shared
 
+    def vote_sorted_top_p() -> list[str]:
+        from transformers import TopPLogitsWarper
+
+        nucleus = voting.NucleusWarper
+        voting.NucleusWarper = TopPLogitsWarper
+        try:
+            return vote()
+        finally:
+            voting.NucleusWarper = nucleus
+
     arms = [("greedy", greedy), ("vote", vote)] + ([] if args.skip_unshared else [("vote_unshared", vote_unshared)])
+    arms += [("vote_sorted_top_p", vote_sorted_top_p)] if args.sorted_top_p else []
     results: list[VotingArm] = []
     answers: dict[str, list[str]] = {}
     greedy_seconds = 0.0
@@ -104,11 +118,11 @@ def main(argv: list[str] | None = None) -> list[VotingArm]:
                 seconds_per_question=round(seconds / len(rows), 3),
                 ratio_to_greedy=round(seconds / greedy_seconds, 2),
                 execution_accuracy=sum(bool(s.exec_match) for s in scores) / len(rows),
-                answers_equal_to_vote=answers[name] == answers["vote"] if name == "vote_unshared" else None,
+                answers_equal_to_vote=answers[name] == answers["vote"] if name.startswith("vote_") else None,
             )
         )
         r = results[-1]
-        print(f"{name:<14} {r.seconds_per_question:.3f} s/question  x{r.ratio_to_greedy} greedy  EX {r.execution_accuracy:.1%}", flush=True)
+        print(f"{name:<18} {r.seconds_per_question:.3f} s/question  x{r.ratio_to_greedy} greedy  EX {r.execution_accuracy:.1%}", flush=True)
     if args.out:
         args.out.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return results

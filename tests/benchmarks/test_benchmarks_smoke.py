@@ -69,8 +69,9 @@ def test_voting_cost_smoke(registered_sql_model, tmp_path: Path) -> None:
     from tests.conftest import TINY_PIPELINE
 
     argv = ["--experiment", "demo", "--run-dir", str(registered_sql_model.run_dir), "--split", "test", "--questions", "4", "--candidates", "3"]
-    results = voting_cost.main(argv + [f"--set={o}" for o in TINY_PIPELINE] + ["--out", str(tmp_path / "voting.json")])
-    assert [r.arm for r in results] == ["greedy", "vote", "vote_unshared"]
+    results = voting_cost.main(argv + [f"--set={o}" for o in TINY_PIPELINE] + ["--sorted-top-p", "--out", str(tmp_path / "voting.json")])
+    assert [r.arm for r in results] == ["greedy", "vote", "vote_unshared", "vote_sorted_top_p"]
     assert results[0].ratio_to_greedy == 1.0 and all(r.questions == 4 and r.seconds > 0 for r in results)
     assert results[2].answers_equal_to_vote is True  # sharing the prefill changes no answer
+    assert results[3].answers_equal_to_vote is True  # nor does top-p without the full sort
     assert (tmp_path / "voting.json").is_file()
