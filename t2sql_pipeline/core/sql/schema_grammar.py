@@ -1,16 +1,14 @@
 """A grammar per database: the SQLite SELECT dialect of Spider and BIRD gold, naming only that database's tables and columns.
 
-One dialect, written once as GBNF rules below, in two forms: `schema_lark(names)` for llguidance (the
-engine constrained decoding uses: names, keywords and literals are whole lexemes, whitespace between
-them is ignored) and `schema_grammar(names)` as GBNF text (llama.cpp's format, which xgrammar and vLLM's
-xgrammar backend compile as is). Either way decoding can only write a query that parses and whose FROM
+One dialect, written once as GBNF rules below, in two forms: `schema_lark(names)` for llguidance
+(the engine constrained decoding uses: names, keywords, literals and whitespace are whole lexemes)
+and `schema_grammar(names)` as GBNF text (llama.cpp's format, which xgrammar and vLLM's xgrammar
+backend compile as is). Either way decoding can only write a query that parses and whose FROM
 clause and column references exist. Keywords and names match in any letter case, as in SQLite.
 What stays free: aliases after AS, the alias of a table in a join (`T1`-style when written without
 AS), string and number literals, and double-quoted text (SQLite reads it as a string when no column
 has that name). A qualifier before a column is a table name, a `T1`-style alias or (in joins) a
-camelCase/snake_case alias: an unbounded identifier would let the model escape the schema. The Lark
-form does not insist on whitespace between two words (`GROUPBY` passes it, and SQLite then rejects the
-query); the GBNF form does.
+camelCase/snake_case alias: an unbounded identifier would let the model escape the schema.
 
 >>> names = SchemaNames.from_tables_entry({"table_names_original": ["singer"], "column_names_original": [[-1, "*"], [0, "Name"], [0, "Age"]]})
 >>> grammar_rejection(names, "SELECT name FROM Singer WHERE age > 30") is None
@@ -259,8 +257,8 @@ def _lark_name_forms(name: str) -> list[str]:
 def schema_lark(names: SchemaNames) -> str:
     """The grammar of `schema_grammar` in llguidance's Lark syntax (cached per schema).
 
-    Derived from the GBNF rules, not written twice: whitespace rules become one `%ignore`, keywords
-    case-insensitive strings, and the rules of `_LEXEMES` and of table, column and function names
+    Derived from the GBNF rules, not written twice: `ws`/`sp` become an optional/required whitespace
+    lexeme (so two words still need a space between them), keywords case-insensitive strings, and the rules of `_LEXEMES` and of table, column and function names
     single lexemes, so llguidance's lexer takes a name in one step instead of its Earley parser taking
     it one character at a time (which stops at the parser's item limit).
     """
