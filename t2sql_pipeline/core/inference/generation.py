@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class GeneratedAnswer:
     text: str  # decoded without special tokens
-    stopped: bool  # the model ended its answer with the end-of-turn (eos) token, rather than hitting max_new_tokens
+    stopped: bool  # the model ended its answer with the end-of-turn (eos) token, not max_new_tokens or a loop
     new_tokens: int  # tokens generated, the eos included
     token_ids: tuple[int, ...] = ()  # the generated ids, the eos included (completion decodes them with the prefix)
 
@@ -56,12 +56,13 @@ def generate_answers(
 ) -> list[GeneratedAnswer]:
     """Greedy decoding of every prompt; batches are length-sorted and left-padded, answers return in input order.
 
-    Each row stops at its own end-of-turn token (a finished row only receives padding), and a batch stops
-    as soon as every row has finished. `on_batch(done, total)` is called after each batch. `grammars`
+    Each row stops at its own end-of-turn token (a finished row only receives padding) or when it is caught
+    in a loop (`LoopStop`), and a batch stops as soon as every row has finished. `on_batch(done, total)` is called after each batch. `grammars`
     (one compiled schema grammar per prompt, `SchemaConstraints`) constrains each answer to its grammar;
     `grammar_prefixes` (per prompt, the answer's pre-filled token ids, for completion) are accepted first.
     """
     import torch
+    from transformers import StoppingCriteriaList
 
     model.eval()
     eos_id = tokenizer.eos_token_id
@@ -74,6 +75,7 @@ def generate_answers(
         input_ids, attention = left_padded([prompts[i] for i in batch], pad_id)
         width = input_ids.shape[1]
         processors = grammar_processors(grammars, batch, grammar_prefixes)
+        loops = LoopStop(width, eos_id, on_cut=lambda row, ps=processors: [p.finish(row) for p in ps or []])
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),
@@ -84,12 +86,13 @@ def generate_answers(
                 use_cache=True,
                 pad_token_id=pad_id,
                 eos_token_id=eos_id,
+                stopping_criteria=StoppingCriteriaList([loops]),
             )
         for row, index in enumerate(batch):
             generated = output[row, width:].tolist()
             # pad = eos for many chat models: the first eos ends the answer, what follows is padding.
-            stopped = eos_id is not None and eos_id in generated
-            kept = generated[: generated.index(eos_id) + 1] if stopped else generated
+            stopped = row not in loops.cut and eos_id is not None and eos_id in generated
+            kept = generated[: loops.cut[row]] if row in loops.cut else generated[: generated.index(eos_id) + 1] if stopped else generated
             answers[index] = GeneratedAnswer(tokenizer.decode(kept, skip_special_tokens=True), stopped, len(kept), tuple(kept))
         if on_batch is not None:
             on_batch(min(start + batch_size, len(order)), len(order))
@@ -107,3 +110,44 @@ def grammar_processors(grammars: Sequence[Any] | None, rows: Sequence[int], pref
 
     row_prefixes = [prefixes[i] for i in rows] if prefixes is not None else None
     return LogitsProcessorList([GrammarLogitsProcessor([grammars[i] for i in rows], row_prefixes)])
+
+
+LOOP_BLOCK_TOKENS = (10, 48)  # the lengths of a block whose back-to-back repeat ends a greedy row
+
+
+class LoopStop:
+    """A stopping criterion: a row whose newest tokens are one block of 10-48 tokens written twice in a row stops there.
+
+    Greedy decoding that repeats a block is in a cycle it rarely leaves (a subquery nested again and
+    again, `(SELECT ... WHERE x = (SELECT ...`), and a batch decodes until its longest row ends, so one
+    such row held all of them to `max_new_tokens`. The repeat is kept in the answer (`cut[row]`: tokens
+    kept); a looping answer is unfinished SQL either way. `on_cut(row)` tells the grammar to let go.
+    """
+
+    def __init__(self, width: int, eos_id: int | None, on_cut: Callable[[int], Any] = lambda _row: None) -> None:
+        self.width, self.eos_id, self.on_cut = width, eos_id, on_cut
+        self.cut: dict[int, int] = {}
+
+    def __call__(self, input_ids: Any, scores: Any, **_: Any) -> Any:
+        import torch
+
+        new = input_ids[:, self.width :].tolist()
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        shortest, longest = LOOP_BLOCK_TOKENS
+        for row, tokens in enumerate(new):
+            if row in self.cut:
+                done[row] = True
+            elif len(tokens) >= 2 * shortest and self.eos_id not in tokens and _ends_with_repeat(tokens, shortest, longest):
+                self.cut[row] = len(tokens)
+                done[row] = True
+                self.on_cut(row)
+        return done
+
+
+def _ends_with_repeat(tokens: list[int], shortest: int, longest: int) -> bool:
+    """Whether `tokens` ends with some block of `shortest`..`longest` tokens twice in a row.
+
+    >>> _ends_with_repeat([7, 1, 2, 3, 1, 2, 3], 2, 5), _ends_with_repeat([1, 2, 3, 1, 2, 4], 2, 5)
+    (True, False)
+    """
+    return any(tokens[-k:] == tokens[-2 * k : -k] for k in range(shortest, min(longest, len(tokens) // 2) + 1))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t2sql_pipeline.core.inference.constrained_decoding import schema_grammars
-from t2sql_pipeline.core.inference.generation import grammar_processors, left_padded
+from t2sql_pipeline.core.inference.generation import LoopStop, grammar_processors, left_padded
 from t2sql_pipeline.core.settings import PipelineSettings
 from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, execute_readonly
 from t2sql_pipeline.core.sql.extraction import extract_sql
@@ -97,7 +97,7 @@ class SampledAnswer:
     stopped: bool  # ended with the end-of-turn token
     new_tokens: int
     greedy: bool = False  # the greedy answer, decoded in the same batch as the samples
-    cut: bool = False  # stopped by `length_budget` before it ended: an unfinished answer, left out of the vote
+    cut: bool = False  # stopped by `length_budget` or a loop before it ended: an unfinished answer, left out of the vote
 
 
 def sample_answers(
@@ -124,6 +124,7 @@ def sample_answers(
     like the greedy path. Log-probabilities are those of the sampling distribution (after temperature and
     top-p and, with `grammars` (one per prompt), the grammar mask), for the greedy answer too.
 
+    A row caught in a loop stops there (`LoopStop`, `cut`), the greedy row too, as in `generate_answers`.
     With `length_budget` > 0, a sampled candidate still writing after `length_budget` times as many
     tokens as its prompt's greedy answer (plus `LENGTH_BUDGET_SLACK`) is stopped there (`cut`): a batch
     decodes until its longest row ends, so one rambling sample would otherwise hold every row of it.
@@ -153,9 +154,14 @@ def sample_answers(
         warpers += [NucleusWarper(top_p)] if top_p < 1.0 else []
         constraints = list(grammar_processors(grammars, rows) or [])
         processors = LogitsProcessorList([*constraints, *warpers, greedy_rows])
-        budget = None
-        if length_budget > 0 and eos_id is not None:  # a cut row is padded from then on: its grammar stops following it
-            budget = _LengthBudget(width, num_candidates, eos_id, length_budget, on_cut=lambda row, cs=constraints: [c.finish(row) for c in cs])
+
+        def release(row: int, cs: list[Any] = constraints) -> None:  # a cut row is padded from then on: its grammar lets go
+            for constraint in cs:
+                constraint.finish(row)
+
+        stops = [LoopStop(width, eos_id, on_cut=release)]  # as in greedy decoding, so the greedy row is the greedy answer
+        if length_budget > 0 and eos_id is not None:
+            stops.append(_LengthBudget(width, num_candidates, eos_id, length_budget, on_cut=release))
         with torch.inference_mode():
             cache = _prefill(model, input_ids, attention, num_candidates)
             output = model.generate(
@@ -172,7 +178,7 @@ def sample_answers(
                 eos_token_id=eos_id,
                 output_scores=True,
                 return_dict_in_generate=True,
-                stopping_criteria=StoppingCriteriaList([budget]) if budget is not None else None,
+                stopping_criteria=StoppingCriteriaList(stops),
             )
             scores = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
             scores[greedy_rows.rows] = greedy_rows.recorded(scores.shape[1]).to(scores.dtype)  # forced rows score 0 in `scores`
@@ -181,7 +187,7 @@ def sample_answers(
             for k in range(num_candidates):
                 row = prompt_index * num_candidates + k
                 generated = output.sequences[row, width:].tolist()
-                cut_at = budget.cut.get(row) if budget is not None else None
+                cut_at = min((stop.cut[row] for stop in stops if row in stop.cut), default=None)
                 if cut_at is not None:  # the rest of the row is padding, which may be the eos token
                     length, stopped = cut_at, False
                 else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from t2sql_pipeline.core.inference.generation import generate_answers, generate_completions
+from t2sql_pipeline.core.inference.generation import LoopStop, generate_answers, generate_completions
 from t2sql_pipeline.core.sql.extraction import extract_sql
 from tests.core.conftest import TINY_PROMPTS
 
@@ -133,3 +133,52 @@ def test_progress_is_reported_after_each_batch(tiny_model) -> None:
     seen: list[tuple[int, int]] = []
     generate_answers(model, tokenizer, prompts, max_new_tokens=2, batch_size=2, on_batch=lambda done, total: seen.append((done, total)))
     assert seen == [(2, 5), (4, 5), (5, 5)]
+
+
+class ForceCycle:
+    """A logits processor that leaves one token allowed per step, going round `cycle`: a model caught in a loop."""
+
+    def __init__(self, cycle: list[int]) -> None:
+        self.cycle, self.step = cycle, 0
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        forced = torch.full_like(scores, float("-inf"))
+        forced[:, self.cycle[self.step % len(self.cycle)]] = 0.0
+        self.step += 1
+        return forced
+
+
+def looping(model, cycle: list[int], monkeypatch) -> None:
+    """Make `model.generate` write `cycle` again and again (its own processors and stopping criteria still run)."""
+    from transformers import LogitsProcessorList
+
+    real = model.generate
+
+    def generate(**kwargs):
+        kwargs["logits_processor"] = LogitsProcessorList([ForceCycle(cycle), *(kwargs.get("logits_processor") or [])])
+        return real(**kwargs)
+
+    monkeypatch.setattr(model, "generate", generate)
+
+
+def test_a_row_caught_in_a_loop_stops_after_its_block_repeats(tiny_model, monkeypatch) -> None:
+    model, tokenizer = tiny_model
+    cycle = [t for t in range(10, 1000) if t != tokenizer.eos_token_id][:10]
+    looping(model, cycle, monkeypatch)
+    (answer,) = generate_answers(model, tokenizer, [tokenizer(TINY_PROMPTS[0])["input_ids"]], max_new_tokens=60, batch_size=1)
+    assert (answer.stopped, answer.new_tokens, answer.token_ids) == (False, 20, tuple(cycle * 2))
+
+
+def test_the_loop_stop_leaves_short_repeats_and_ended_rows_alone() -> None:
+    import torch
+
+    cut_rows: list[int] = []
+    stop = LoopStop(width=1, eos_id=0, on_cut=cut_rows.append)
+    block = list(range(1, 11))
+    rows = torch.tensor([[5, *block, *block], [5, *block, *block[:9], 0], [5, *[1, 2, 3] * 6, 4, 5], [5, *range(1, 21)]])
+    assert stop(rows, None).tolist() == [True, False, False, False]
+    assert (stop.cut, cut_rows) == ({0: 20}, [0])
+    assert stop(torch.cat([rows, torch.full((4, 1), 0)], dim=1), None).tolist() == [True, False, False, False]  # stays cut, reported once
+    assert cut_rows == [0]

@@ -13,6 +13,7 @@ import pytest
 from t2sql_pipeline.core.inference.voting import Candidate, SampledAnswer, sample_answers, vote
 from t2sql_pipeline.core.sql.execution import ExecLimits, execute_readonly
 from tests.core.conftest import TINY_PROMPTS
+from tests.core.inference.test_generation import looping
 
 SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
 
@@ -195,3 +196,13 @@ def test_the_nucleus_warper_keeps_what_transformers_top_p_keeps(scale: float) ->
     expected = TopPLogitsWarper(0.95)(ids, scores.clone())
     assert torch.equal(NucleusWarper(0.95, k=64)(ids, scores.clone()), expected)
     assert int(torch.isfinite(expected[0]).sum()) == 1
+
+
+def test_candidates_caught_in_a_loop_are_cut_like_the_greedy_answer(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, tokenizer = tiny_model
+    cycle = [t for t in range(10, 1000) if t != tokenizer.eos_token_id][:12]
+    looping(model, cycle, monkeypatch)
+    (group,) = sample_answers(
+        model, tokenizer, [tokenizer(TINY_PROMPTS[0])["input_ids"]], num_candidates=3, temperature=0.8, top_p=0.95, max_new_tokens=60, batch_size=3
+    )
+    assert [(a.cut, a.stopped, a.new_tokens) for a in group] == [(True, False, 24)] * 3

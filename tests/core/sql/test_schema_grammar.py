@@ -26,6 +26,7 @@ ACCEPTED = [
     "SELECT Num FROM visit UNION SELECT age FROM visitor",
     "SELECT age FROM visitor WHERE ID IN (SELECT ID FROM visit);",
     "SELECT CAST(age AS REAL ) FROM visitor",  # whitespace after a type name, before its bracket
+    "SELECT visitorData.age FROM visitor AS visitorData JOIN visit AS T2 ON visitorData.ID = T2.ID",  # a camelCase alias
 ]
 REJECTED = [
     "SELECT height FROM visitor",  # no such column anywhere
@@ -33,6 +34,8 @@ REJECTED = [
     "SELECT count(*) FROM visit WHERE age < 30",  # age belongs to visitor, and FROM names only visit
     "SELECT full name FROM visitor",  # a name with a space must be quoted
     "SELECT age FROM visit ORIGHT JOIN visitor",  # an alias run into a keyword
+    # a snake_case qualifier: as an alias it let the model run a missing column on to the token cap
+    "SELECT visitor_data.age FROM visitor AS visitor_data JOIN visit AS T2 ON visitor_data.ID = T2.ID",
 ]
 
 
