@@ -75,7 +75,7 @@ def generate_answers(
         input_ids, attention = left_padded([prompts[i] for i in batch], pad_id)
         width = input_ids.shape[1]
         processors = grammar_processors(grammars, batch, grammar_prefixes)
-        loops = LoopStop(width, eos_id, on_cut=lambda row, ps=processors: [p.finish(row) for p in ps or []])
+        loops = LoopStop(width, eos_id, on_cut=releasing(processors or []))
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),
@@ -112,7 +112,18 @@ def grammar_processors(grammars: Sequence[Any] | None, rows: Sequence[int], pref
     return LogitsProcessorList([GrammarLogitsProcessor([grammars[i] for i in rows], row_prefixes)])
 
 
-LOOP_BLOCK_TOKENS = (10, 48)  # the lengths of a block whose back-to-back repeat ends a greedy row
+def releasing(constraints: Sequence[Any]) -> Callable[[int], None]:
+    """An `on_cut` for stopping criteria: a row stopped outside its grammar is padded from then on, so each
+    `GrammarLogitsProcessor` in `constraints` stops following it."""
+
+    def release(row: int) -> None:
+        for constraint in constraints:
+            constraint.finish(row)
+
+    return release
+
+
+LOOP_BLOCK_TOKENS = (10, 48)  # the lengths of a block whose back-to-back repeat ends a row (greedy or sampled)
 
 
 class LoopStop:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from t2sql_pipeline.core.inference.constrained_decoding import schema_grammars
-from t2sql_pipeline.core.inference.generation import LoopStop, grammar_processors, left_padded
+from t2sql_pipeline.core.inference.generation import LoopStop, grammar_processors, left_padded, releasing
 from t2sql_pipeline.core.settings import PipelineSettings
 from t2sql_pipeline.core.sql.execution import ExecLimits, ExecResult, execute_readonly
 from t2sql_pipeline.core.sql.extraction import extract_sql
@@ -154,11 +154,7 @@ def sample_answers(
         warpers += [NucleusWarper(top_p)] if top_p < 1.0 else []
         constraints = list(grammar_processors(grammars, rows) or [])
         processors = LogitsProcessorList([*constraints, *warpers, greedy_rows])
-
-        def release(row: int, cs: list[Any] = constraints) -> None:  # a cut row is padded from then on: its grammar lets go
-            for constraint in cs:
-                constraint.finish(row)
-
+        release = releasing(constraints)
         stops = [LoopStop(width, eos_id, on_cut=release)]  # as in greedy decoding, so the greedy row is the greedy answer
         if length_budget > 0 and eos_id is not None:
             stops.append(_LengthBudget(width, num_candidates, eos_id, length_budget, on_cut=release))
