@@ -9,6 +9,9 @@ What stays free: aliases after AS, the alias of a table in a join (`T1`-style wh
 AS), string and number literals, and double-quoted text (SQLite reads it as a string when no column
 has that name). A qualifier before a column is a table name, a `T1`-style alias or (in joins) a
 camelCase alias of at most two humps: an unbounded identifier would let the model escape the schema.
+Two words always have whitespace between them: SQLite reads `PetsINTERSECT` as one name, which the
+schema lacks (a model in a loop wrote one). Operators and commas need none; a keyword needs one before
+a bracket too, except the select list's (`DISTINCT(x)`, as BIRD gold writes it): no gold query needs more.
 
 >>> names = SchemaNames.from_tables_entry({"table_names_original": ["singer"], "column_names_original": [[-1, "*"], [0, "Name"], [0, "Age"]]})
 >>> grammar_rejection(names, "SELECT name FROM Singer WHERE age > 30") is None
@@ -148,33 +151,36 @@ common_table ::= alias (ws "(" ws alias (ws "," ws alias)* ws ")")? sp kw_as ws 
 """.strip().splitlines()
 
 _DIALECT = r"""
-query ::= single_query | select_core (ws order_by)? (ws limit_clause)? | any_core (ws compound_op ws any_core)+ (ws order_by)? (ws limit_clause)?
+query ::= single_query | select_core (sp order_by)? (sp limit_clause)? | any_core (sp compound_op sp any_core)+ (sp order_by)? (sp limit_clause)?
 any_core ::= select_core | single_core
 compound_op ::= kw_union (sp kw_all)? | kw_intersect | kw_except
-select_core ::= kw_select (sp (kw_distinct | kw_all))? ws result_list (ws kw_from ws from_joined)? (ws kw_where ws expr)? (ws kw_group sp kw_by ws expr_list)? (ws kw_having ws expr)?
-from_joined ::= from_item (join_part)+ | "(" ws query ws ")" (ws kw_as ws alias | sp alias)? | "(" ws from_clause ws ")"
+select_core ::= kw_select (sp (kw_distinct | kw_all))? select_list (sp kw_from sp from_joined)? (sp kw_where sp expr)? (sp kw_group sp kw_by sp expr_list)? (sp kw_having sp expr)?
+from_joined ::= from_item (join_part)+ | "(" ws query ws ")" (ws kw_as sp alias | sp alias)? | "(" ws from_clause ws ")"
+select_list ::= sp result_list | ws paren_primary expr_rest (sp kw_as sp alias | sp alias)? (ws "," ws result_column)*
 result_list ::= result_column (ws "," ws result_column)*
-result_column ::= "*" | qualifier "." "*" | expr (sp kw_as ws alias | sp alias)?
+result_column ::= "*" | qualifier "." "*" | expr (sp kw_as sp alias | sp alias)?
 from_clause ::= from_item (join_part)*
-join_part ::= ws "," ws from_item | sp join_operator sp from_item (ws kw_on ws expr | ws kw_using ws "(" ws column_name (ws "," ws column_name)* ws ")")?
+join_part ::= ws "," ws from_item | sp join_operator sp from_item (sp kw_on sp expr | sp kw_using ws "(" ws column_name (ws "," ws column_name)* ws ")")?
 join_operator ::= (kw_natural sp)? ((kw_left | kw_right | kw_full) (sp kw_outer)? sp | kw_inner sp | kw_cross sp)? kw_join
-from_item ::= table_name (sp kw_as ws alias | sp short_alias)? | "(" ws query ws ")" (ws kw_as ws alias | sp alias)? | "(" ws from_clause ws ")"
-order_by ::= kw_order sp kw_by ws ordering_term (ws "," ws ordering_term)*
+from_item ::= table_name (sp kw_as sp alias | sp short_alias)? | "(" ws query ws ")" (ws kw_as sp alias | sp alias)? | "(" ws from_clause ws ")"
+order_by ::= kw_order sp kw_by sp ordering_term (ws "," ws ordering_term)*
 ordering_term ::= expr (sp (kw_asc | kw_desc))? (sp kw_nulls sp (kw_first | kw_last))?
-limit_clause ::= kw_limit ws expr ((ws "," ws | sp kw_offset ws) expr)?
+limit_clause ::= kw_limit sp expr ((ws "," ws | sp kw_offset sp) expr)?
 expr_list ::= expr (ws "," ws expr)*
-expr ::= unary (ws symbol_operator ws unary | ws word_operator ws unary | sp postfix)*
+expr ::= unary expr_rest
+expr_rest ::= (ws symbol_operator ws unary | sp word_operator sp unary | sp postfix)*
 arith ::= unary (ws symbol_operator ws unary)*
 symbol_operator ::= "||" | "*" | "/" | "%" | "+" | "-" | "<<" | ">>" | "&" | "|" | "<=" | ">=" | "<" | ">" | "==" | "=" | "!=" | "<>"
 word_operator ::= kw_and | kw_or | kw_is (sp kw_not)? | (kw_not sp)? (kw_like | kw_glob | kw_regexp) | kw_escape
-postfix ::= (kw_not sp)? kw_in ws "(" ws (query | expr_list)? ws ")" | (kw_not sp)? kw_between ws arith sp kw_and ws arith | kw_collate sp alias | kw_not sp kw_null
+postfix ::= (kw_not sp)? kw_in ws "(" ws (query | expr_list)? ws ")" | (kw_not sp)? kw_between sp arith sp kw_and sp arith | kw_collate sp alias | kw_not sp kw_null
 unary ::= (("-" | "+" | "~") ws | kw_not sp)* primary
-primary ::= literal | column_reference | function_call | case_expression | cast_expression | kw_exists ws "(" ws query ws ")" | "(" ws query ws ")" | "(" ws expr_list ws ")"
+primary ::= literal | column_reference | function_call | case_expression | cast_expression | kw_exists ws "(" ws query ws ")" | paren_primary
+paren_primary ::= "(" ws query ws ")" | "(" ws expr_list ws ")"
 column_reference ::= column_name | qualifier "." column_name
 qualifier ::= table_name | short_alias | compound_alias
 function_call ::= function_name ws "(" ws ("*" | (kw_distinct sp)? expr_list)? ws ")" (ws over_clause)?
-over_clause ::= kw_over ws "(" ws (kw_partition sp kw_by ws expr_list)? ws order_by? ws ")"
-case_expression ::= kw_case (sp expr)? (sp kw_when ws expr sp kw_then ws expr)+ (sp kw_else ws expr)? sp kw_end
+over_clause ::= kw_over ws "(" ws (kw_partition sp kw_by sp expr_list (sp order_by)? | order_by)? ws ")"
+case_expression ::= kw_case (sp expr)? (sp kw_when sp expr sp kw_then sp expr)+ (sp kw_else sp expr)? sp kw_end
 cast_expression ::= kw_cast ws "(" ws expr sp kw_as sp type_name ws ")"
 type_name ::= [A-Za-z]+ (sp [A-Za-z]+)? (ws "(" ws [0-9]+ (ws "," ws [0-9]+)? ws ")")?
 literal ::= number | single_quoted | double_quoted | kw_null | kw_true | kw_false | kw_current_date | kw_current_time | kw_current_timestamp
@@ -182,7 +188,7 @@ number ::= [0-9]+ ("." [0-9]*)? ([eE] [+-]? [0-9]+)? | "." [0-9]+ ([eE] [+-]? [0
 single_quoted ::= "'" ([^'] | "''")* "'"
 double_quoted ::= "\"" ([^"] | "\"\"")* "\""
 alias ::= [A-Za-z_] [A-Za-z0-9_]* | "`" [^`]+ "`" | double_quoted | single_quoted
-short_alias ::= [A-Za-z] [0-9]*
+short_alias ::= [A-Za-z] [0-9]? [0-9]?
 compound_alias ::= [a-z]+ [A-Z] [a-z]+ ([A-Z] [a-z]+)?
 ws ::= [ \t\r\n]*
 sp ::= [ \t\r\n]+
@@ -190,24 +196,27 @@ sp ::= [ \t\r\n]+
 # The single-table copy: a query over one table, its expressions naming only that table's columns
 # (subqueries inside it are whole queries again, over any table).
 _SCOPED = r"""
-single_query ::= single_core (ws order_by)? (ws limit_clause)?
-single_core ::= kw_select (sp (kw_distinct | kw_all))? ws result_list sp kw_from sp single_from (ws kw_where ws expr)? (ws kw_group sp kw_by ws expr_list)? (ws kw_having ws expr)?
-single_from ::= table_name (sp kw_as ws alias | sp short_alias)?
+single_query ::= single_core (sp order_by)? (sp limit_clause)?
+single_core ::= kw_select (sp (kw_distinct | kw_all))? select_list sp kw_from sp single_from (sp kw_where sp expr)? (sp kw_group sp kw_by sp expr_list)? (sp kw_having sp expr)?
+single_from ::= table_name (sp kw_as sp alias | sp short_alias)?
+select_list ::= sp result_list | ws paren_primary expr_rest (sp kw_as sp alias | sp alias)? (ws "," ws result_column)*
 result_list ::= result_column (ws "," ws result_column)*
-result_column ::= "*" | qualifier "." "*" | expr (sp kw_as ws alias | sp alias)?
-order_by ::= kw_order sp kw_by ws ordering_term (ws "," ws ordering_term)*
+result_column ::= "*" | qualifier "." "*" | expr (sp kw_as sp alias | sp alias)?
+order_by ::= kw_order sp kw_by sp ordering_term (ws "," ws ordering_term)*
 ordering_term ::= expr (sp (kw_asc | kw_desc))? (sp kw_nulls sp (kw_first | kw_last))?
 expr_list ::= expr (ws "," ws expr)*
-expr ::= unary (ws symbol_operator ws unary | ws word_operator ws unary | sp postfix)*
+expr ::= unary expr_rest
+expr_rest ::= (ws symbol_operator ws unary | sp word_operator sp unary | sp postfix)*
 arith ::= unary (ws symbol_operator ws unary)*
-postfix ::= (kw_not sp)? kw_in ws "(" ws (query | expr_list)? ws ")" | (kw_not sp)? kw_between ws arith sp kw_and ws arith | kw_collate sp alias | kw_not sp kw_null
+postfix ::= (kw_not sp)? kw_in ws "(" ws (query | expr_list)? ws ")" | (kw_not sp)? kw_between sp arith sp kw_and sp arith | kw_collate sp alias | kw_not sp kw_null
 unary ::= (("-" | "+" | "~") ws | kw_not sp)* primary
-primary ::= literal | column_reference | function_call | case_expression | cast_expression | kw_exists ws "(" ws query ws ")" | "(" ws query ws ")" | "(" ws expr_list ws ")"
+primary ::= literal | column_reference | function_call | case_expression | cast_expression | kw_exists ws "(" ws query ws ")" | paren_primary
+paren_primary ::= "(" ws query ws ")" | "(" ws expr_list ws ")"
 column_reference ::= column_name | qualifier "." column_name
 qualifier ::= table_name | short_alias
 function_call ::= function_name ws "(" ws ("*" | (kw_distinct sp)? expr_list)? ws ")" (ws over_clause)?
-over_clause ::= kw_over ws "(" ws (kw_partition sp kw_by ws expr_list)? ws order_by? ws ")"
-case_expression ::= kw_case (sp expr)? (sp kw_when ws expr sp kw_then ws expr)+ (sp kw_else ws expr)? sp kw_end
+over_clause ::= kw_over ws "(" ws (kw_partition sp kw_by sp expr_list (sp order_by)? | order_by)? ws ")"
+case_expression ::= kw_case (sp expr)? (sp kw_when sp expr sp kw_then sp expr)+ (sp kw_else sp expr)? sp kw_end
 cast_expression ::= kw_cast ws "(" ws expr sp kw_as sp type_name ws ")"
 """.strip().splitlines()
 _SCOPED_RENAMED = frozenset(line.split(" ::=")[0] for line in _SCOPED) | {"table_name", "column_name"}
@@ -224,7 +233,7 @@ _LEXEMES = {
     "single_quoted": r"/'([^']|'')*'/",
     "double_quoted": r'/"([^"]|"")*"/',
     "alias": r"/[A-Za-z_][A-Za-z0-9_]*/ | /`[^`]+`/ | DOUBLE_QUOTED | SINGLE_QUOTED",
-    "short_alias": r"/[A-Za-z][0-9]*/",
+    "short_alias": r"/[A-Za-z][0-9]?[0-9]?/",  # T1 to T99: more digits were a loop (`Y2014140100000...`)
     # camelCase with one or two humps (BIRD gold: `teamDetails`, `patientData`): a snake_case qualifier
     # let a model that wrote a column the table lacks (`tickets_bought`) extend it to the token cap.
     "compound_alias": r"/[a-z]+[A-Z][a-z]+([A-Z][a-z]+)?/",

@@ -27,6 +27,7 @@ ACCEPTED = [
     "SELECT age FROM visitor WHERE ID IN (SELECT ID FROM visit);",
     "SELECT CAST(age AS REAL ) FROM visitor",  # whitespace after a type name, before its bracket
     "SELECT visitorData.age FROM visitor AS visitorData JOIN visit AS T2 ON visitorData.ID = T2.ID",  # a camelCase alias
+    "SELECT DISTINCT(age) FROM visitor",  # no space needed before a bracket here (BIRD gold writes it)
 ]
 REJECTED = [
     "SELECT height FROM visitor",  # no such column anywhere
@@ -36,6 +37,13 @@ REJECTED = [
     "SELECT age FROM visit ORIGHT JOIN visitor",  # an alias run into a keyword
     # a snake_case qualifier: as an alias it let the model run a missing column on to the token cap
     "SELECT visitor_data.age FROM visitor AS visitor_data JOIN visit AS T2 ON visitor_data.ID = T2.ID",
+    # two words with no space between them: SQLite reads one name (`visitorUNION`), which the schema lacks
+    "SELECT age FROM visitorUNION SELECT Num FROM visit",
+    "SELECT ageFROM visitor",
+    "SELECT count(*) FROM visitor WHERE age < 30AND ID > 1",
+    "SELECTage FROM visitor",
+    # a T1-style qualifier has at most two digits: a model once ran one on to `Y2014140100000...`
+    "SELECT T100.age FROM visitor AS T100 JOIN visit AS T2 ON T100.ID = T2.ID",
 ]
 
 
