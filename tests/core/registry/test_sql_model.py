@@ -142,7 +142,22 @@ def test_execution_voting_is_a_predict_time_param(pyfunc_model, test_rows: list[
     assert voted[0] == "SELECT 1 AS one;" and voted[1] == greedy[1]  # the majority result, its likeliest text
 
 
-@pytest.mark.parametrize(("params", "message"), [({"num_candidates": 1}, "bad params"), ({"strategy": "beam"}, "bad params")])
+def test_constrained_decoding_is_a_predict_time_param(pyfunc_model, test_rows: list[dict]) -> None:
+    from t2sql_pipeline.core.data.db_schema import tables_entry_from_sqlite
+    from t2sql_pipeline.core.sql.schema_grammar import SchemaNames, schema_lark, text_rejection
+
+    rows = [r for r in test_rows if r["source"] == "spider"][:2]
+    frame = pd.DataFrame([{"question": r["question"], "db_path": r["db_path"]} for r in rows])
+    constrained = pyfunc_model.predict(frame, params={"constrained": "schema"})
+    for row, sql in zip(rows, constrained, strict=True):
+        lark = schema_lark(SchemaNames.from_tables_entry(tables_entry_from_sqlite(Path(row["db_path"]))))
+        # a whole query, or one cut at max_new_tokens (the `;` was added after it): a start the grammar takes
+        assert text_rejection(lark, sql) is None or text_rejection(lark, sql.removesuffix(";"), complete=False) is None, sql
+
+
+@pytest.mark.parametrize(
+    ("params", "message"), [({"num_candidates": 1}, "bad params"), ({"strategy": "beam"}, "bad params"), ({"constrained": "regex"}, "bad params")]
+)
 def test_bad_params_get_a_clear_error(pyfunc_model, params: dict, message: str) -> None:
     with pytest.raises(Exception, match=message):
         pyfunc_model.predict(pd.DataFrame([{"question": "How many?", "schema": "CREATE TABLE t (x INT);"}]), params=params)
