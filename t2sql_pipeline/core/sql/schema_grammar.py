@@ -10,9 +10,9 @@ AS), string and number literals, and double-quoted text (SQLite reads it as a st
 has that name). A qualifier before a column is a table name, a `T1`-style alias or (in joins) a
 camelCase alias of at most two humps: an unbounded identifier would let the model escape the schema.
 Two words always have whitespace between them: SQLite reads `PetsINTERSECT` as one name, which the
-schema lacks (a model in a loop wrote one). Operators, commas and brackets need none, except a bracket
-right after a clause or logic keyword (`WHERE (`, `AND (`; `IN(`, `EXISTS(` and `DISTINCT(` are fine):
-no Spider or BIRD gold query writes one.
+schema lacks (a model in a loop wrote one). Operators and commas need none. Clause and logic keywords
+keep a space even beside a bracket (`WHERE (`, `) AND`), while `IN(`, `EXISTS(`, `DISTINCT(` need none:
+of the Spider and BIRD gold, only one BIRD query writes `)AND`, and it was rejected for another reason.
 
 >>> names = SchemaNames.from_tables_entry({"table_names_original": ["singer"], "column_names_original": [[-1, "*"], [0, "Name"], [0, "Age"]]})
 >>> grammar_rejection(names, "SELECT name FROM Singer WHERE age > 30") is None
