@@ -11,6 +11,11 @@ Training, each arm for `--seconds` of training (after its first step, which is n
                     prompt/completion rows with `SFTConfig` defaults (batch 8, bf16, gradient checkpointing),
                     `use_cpu=True` being the only change, plus the same LoRA config
   trl_defaults_fp32 the same with `bf16=False` (bf16 autocast is slow on CPUs without bf16 units)
+  bare              the floor under the pipeline: the same PEFT model, the same batches in the same order (the
+                    pipeline trainer's own dataloader) and the same precision, but a bare loop of forward,
+                    backward and `torch.optim.AdamW` step: no Trainer, no scheduler, no clipping, no logging
+  pipeline_fp32, bare_fp32  those two arms with `training.precision=fp32` (fp32 against bf16 on one CPU)
+Every arm runs at least `--min-steps` timed steps and at least `--seconds` seconds, whichever is longer.
 Reported: tokens/s (answer and prompt tokens, no padding) and the time one epoch of the training split
 would take at that rate.
 
@@ -55,8 +60,9 @@ class GenerationArm:
     seconds_per_question: float
 
 
-def timing_callback(budget_s: float) -> Any:
-    """Records (time, tokens seen) at each step end; stops training once `budget_s` has passed since the first step."""
+def timing_callback(budget_s: float, min_steps: int) -> Any:
+    """Records (time, tokens seen) at each step end; stops training once `budget_s` has passed since the first
+    step and `min_steps` steps were timed."""
     from transformers import TrainerCallback
 
     class _Timing(TrainerCallback):
@@ -65,7 +71,7 @@ def timing_callback(budget_s: float) -> Any:
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.marks.append((time.perf_counter(), float(state.num_input_tokens_seen)))
-            if self.marks[-1][0] - self.marks[0][0] >= budget_s:
+            if self.marks[-1][0] - self.marks[0][0] >= budget_s and len(self.marks) > min_steps:
                 control.should_training_stop = True
 
         def rate(self) -> tuple[int, float]:
@@ -75,7 +81,8 @@ def timing_callback(budget_s: float) -> Any:
     return _Timing()
 
 
-def train_pipeline(model_path: str, train: Any, settings: Any, budget_s: float, workdir: Path) -> TrainingArm:
+def pipeline_trainer(model_path: str, train: Any, settings: Any, workdir: Path, callbacks: list[Any]) -> Any:
+    """The SFTTrainer `train_adapter` builds (no evaluation, no checkpoints), with the timing callbacks."""
     from trl import SFTTrainer
 
     from t2sql_pipeline.core.training.base_models import load_base_for_training, load_tokenizer
@@ -86,22 +93,55 @@ def train_pipeline(model_path: str, train: Any, settings: Any, budget_s: float, 
     args = replace(
         build_sft_config(settings, workdir, plan), save_strategy="no", eval_strategy="no", max_steps=10_000, include_num_input_tokens_seen="non_padding"
     )
-    timing = timing_callback(budget_s)
-    trainer = SFTTrainer(
+    return SFTTrainer(
         model=load_base_for_training(model_path, dtype=plan.compute_dtype, quantization=None, gradient_checkpointing=False, attention=plan.attention),
         args=args,
         train_dataset=train.select_columns(TRAIN_COLUMNS),
         processing_class=load_tokenizer(model_path),
         peft_config=build_lora_config(settings.lora),
-        callbacks=[timing],
+        callbacks=callbacks,
     )
-    trainer.train()
+
+
+def train_pipeline(arm: str, model_path: str, train: Any, settings: Any, budget_s: float, min_steps: int, workdir: Path) -> TrainingArm:
+    timing = timing_callback(budget_s, min_steps)
+    pipeline_trainer(model_path, train, settings, workdir, [timing]).train()
     steps, rate = timing.rate()
     tokens = sum(len(ids) for ids in train["input_ids"])
-    return TrainingArm("pipeline", settings.training.per_device_batch_size, steps, rate, tokens, tokens / rate / 60)
+    return TrainingArm(arm, settings.training.per_device_batch_size, steps, rate, tokens, tokens / rate / 60)
 
 
-def train_trl_defaults(model_path: str, train: Any, settings: Any, budget_s: float, workdir: Path, *, bf16: bool) -> TrainingArm:
+def train_bare(arm: str, model_path: str, train: Any, settings: Any, budget_s: float, min_steps: int, workdir: Path) -> TrainingArm:
+    """Forward, backward and AdamW on the pipeline trainer's model and batches, under the plan's autocast; nothing else."""
+    import torch
+
+    from t2sql_pipeline.core.training.hardware import resolve_hardware
+
+    plan = resolve_hardware(settings)
+    trainer = pipeline_trainer(model_path, train, settings, workdir, [])
+    model, batches = trainer.model, trainer.get_train_dataloader()
+    model.train()
+    t = settings.training
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=t.learning_rate, weight_decay=t.weight_decay)
+    marks: list[tuple[float, int]] = []
+    seen = 0
+    for batch in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=plan.precision == "bf16"):
+            loss = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"), labels=batch["labels"]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        seen += int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
+        marks.append((time.perf_counter(), seen))
+        if marks[-1][0] - marks[0][0] >= budget_s and len(marks) > min_steps:
+            break
+    (t0, n0), (t1, n1) = marks[0], marks[-1]
+    rate = (n1 - n0) / (t1 - t0)
+    tokens = sum(len(ids) for ids in train["input_ids"])
+    return TrainingArm(arm, t.per_device_batch_size, len(marks) - 1, rate, tokens, tokens / rate / 60)
+
+
+def train_trl_defaults(model_path: str, train: Any, settings: Any, budget_s: float, min_steps: int, workdir: Path, *, bf16: bool) -> TrainingArm:
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
@@ -120,7 +160,7 @@ def train_trl_defaults(model_path: str, train: Any, settings: Any, budget_s: flo
     args = SFTConfig(output_dir=str(workdir), use_cpu=True, report_to="none", max_steps=10_000, save_strategy="no", include_num_input_tokens_seen="non_padding")
     if not bf16:
         args = replace(args, bf16=False)
-    timing = timing_callback(budget_s)
+    timing = timing_callback(budget_s, min_steps)
     lora = settings.lora
     trainer = SFTTrainer(
         model=model_path,
@@ -171,9 +211,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--run-dir", type=Path, required=True, help="a run of the SmolLM2 experiment (its sample and tokenized splits)")
     parser.add_argument("--experiment", default=EXPERIMENT)
     parser.add_argument("--seconds", type=float, default=90.0, help="training time per arm, after its first step")
+    parser.add_argument("--min-steps", type=int, default=20, help="timed training steps per arm, at least")
     parser.add_argument("--prompts", type=int, default=64, help="test prompts generated in batches")
     parser.add_argument("--single-prompts", type=int, default=16, help="test prompts generated one at a time")
-    parser.add_argument("--arms", default="pipeline,trl_defaults_fp32,trl_defaults")
+    parser.add_argument("--arms", default="pipeline,bare,trl_defaults")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
@@ -183,12 +224,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     examples = {e["example_id"]: e for e in _raw_examples(args.run_dir)}
     train = data["train"].map(lambda row: {"message": user_message(examples[row["example_id"]]["schema"], row["question"], None)})
     results: dict[str, Any] = {"model": model_path, "training": [], "generation": []}
+    arms = {"pipeline": train_pipeline, "bare": train_bare}
     for arm in args.arms.split(","):
         with tempfile.TemporaryDirectory() as workdir:
-            if arm == "pipeline":
-                measured = train_pipeline(model_path, train, settings, args.seconds, Path(workdir))
+            base_arm = arm.removesuffix("_fp32")
+            if base_arm in arms:
+                arm_settings = load_settings(args.experiment, ["training.precision=fp32"]) if arm.endswith("_fp32") else settings
+                measured = arms[base_arm](arm, model_path, train, arm_settings, args.seconds, args.min_steps, Path(workdir))
+            elif base_arm == "trl_defaults":
+                measured = train_trl_defaults(model_path, train, settings, args.seconds, args.min_steps, Path(workdir), bf16=arm == "trl_defaults")
             else:
-                measured = train_trl_defaults(model_path, train, settings, args.seconds, Path(workdir), bf16=arm == "trl_defaults")
+                parser.error(f"--arms: unknown arm {arm!r} (pipeline, bare, trl_defaults, each with an optional _fp32)")
         results["training"].append(asdict(measured))
         print(
             f"training {measured.arm:18} batch {measured.batch_size}: {measured.tokens_per_second:6.1f} tokens/s over {measured.steps_timed} steps; "

@@ -120,8 +120,8 @@ def sample_answers(
     Each batch of prompts is prefilled once and its key/value cache repeated for the candidates, so a
     prompt's tokens go through the model once however many candidates it gets; one `generate` call
     then decodes every candidate of the batch, the greedy ones included (`_GreedyRows`), so voting
-    needs no second pass. A batch holds about `batch_size` sequences (prompts x candidates), left-padded
-    like the greedy path. Log-probabilities are those of the sampling distribution (after temperature and
+    needs no second pass. A batch holds about `batch_size` sequences (prompts x candidates), length-sorted and
+    left-padded like the greedy path; answers return in input order. Log-probabilities are those of the sampling distribution (after temperature and
     top-p and, with `grammars` (one per prompt), the grammar mask), for the greedy answer too.
 
     A row caught in a loop stops there (`LoopStop`, `cut`), the greedy row too, as in `generate_answers`.
@@ -138,15 +138,17 @@ def sample_answers(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
     per_batch = max(1, batch_size // num_candidates)
     device = next(model.parameters()).device
-    answers: list[list[SampledAnswer]] = []
-    for start in range(0, len(prompts), per_batch):
+    answers: list[list[SampledAnswer]] = [[] for _ in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)  # batches of like lengths: little padding
+    for start in range(0, len(order), per_batch):
         if on_batch is not None and start:
             on_batch(start, len(prompts))
-        batch = prompts[start : start + per_batch]
+        indices = order[start : start + per_batch]
+        batch = [prompts[i] for i in indices]
         input_ids, attention = (t.to(device) for t in left_padded(batch, pad_id))
         width = input_ids.shape[1]
-        # row = prompt x num_candidates + k; k = 0 decodes greedily
-        rows = [start + p for p in range(len(batch)) for _ in range(num_candidates)]
+        # row = position in the batch x num_candidates + k; k = 0 decodes greedily; `rows` names each row's prompt
+        rows = [i for i in indices for _ in range(num_candidates)]
         greedy_rows = _GreedyRows(list(range(0, len(rows), num_candidates)))
         # The sampling distribution is built here, in this order, and nowhere else (top_k=0 and the neutral
         # temperature and top_p below keep generate from adding its own): grammar mask, temperature, top-p, greedy rows.
@@ -193,7 +195,7 @@ def sample_answers(
                 mean = float(logprobs[torch.isfinite(logprobs)].mean()) if length else float("-inf")
                 text = tokenizer.decode(generated[:length], skip_special_tokens=True)
                 group.append(SampledAnswer(text, mean, stopped, length, greedy=k == 0, cut=cut_at is not None))
-            answers.append(group)
+            answers[indices[prompt_index]] = group
     if on_batch is not None:
         on_batch(len(prompts), len(prompts))
     return answers
@@ -208,7 +210,9 @@ def _prefill(model: Any, input_ids: Any, attention: Any, copies: int) -> Any:
     if input_ids.shape[1] < 2:
         return None
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1], use_cache=True)
+    # logits_to_keep=1: only the cache is wanted; the vocabulary projection of every prompt token would cost about
+    # a fifth of the prefill for SmolLM2 (its 49k-token head) and hold prompts x tokens x 49k floats.
+    out = model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1], use_cache=True, logits_to_keep=1)
     cache = out.past_key_values
     cache.batch_repeat_interleave(copies)
     return cache
@@ -323,7 +327,7 @@ def vote_answers(
     grammars = schema_grammars(model, tokenizer, db_paths, settings)
     sampled = sample_answers(
         model, tokenizer, prompts, num_candidates=g.num_candidates, temperature=g.temperature, top_p=g.top_p,
-        max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, seed=settings.experiment.seed, on_batch=on_batch,
+        max_new_tokens=g.max_new_tokens, batch_size=g.vote_batch_size, seed=settings.experiment.seed, on_batch=on_batch,
         grammars=grammars, length_budget=g.vote_length_budget,
     )  # fmt: skip
     limits = ExecLimits(timeout_s=g.vote_timeout_s)

@@ -183,6 +183,8 @@ class GenerationSettings(_Strict):
     vote_timeout_s: Annotated[float, Field(gt=0.0)] = 5.0
     vote_length_budget: Annotated[float, Field(ge=0.0)] = 1.5  # a sampled candidate stops at this x its greedy answer's tokens (+8); 0 = off
     constrained: Literal["none", "schema"] = "none"  # schema: each answer is decoded inside its database's grammar
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # weights while generating; auto: bf16 on a CPU with AMX (core.inference.loading)
+    vote_batch_size: PositiveInt = 64  # execution_vote: sequences (prompts x candidates) decoded together
 
 
 class RewardSettings(_Strict):

@@ -35,6 +35,8 @@ def evaluation_report(ctx: RunContext, splits: SplitsManifest, base: BaseModelMa
     evaluations, completions = [], []
     for label, adapter_path in (("base", adapter.starts_from), ("adapter", adapter.path)):
         model, tokenizer = load_for_inference(base.path, adapter_path, ctx.settings)
+        if label == "base":
+            ctx.log(f"generating with {model.dtype} weights (generation.precision={ctx.settings.generation.precision})")
         evaluations.append(evaluate_model(label, model, tokenizer, rows, ctx.settings, log=ctx.log))
         name = reference if label == "base" else "adapter"
         ctx.log(f"{name}: execution accuracy {evaluations[-1].score.execution_accuracy:.1%} on {len(rows)} {split} questions")

@@ -70,7 +70,7 @@ def reevaluate_run(settings: PipelineSettings, run_dir: Path, name: str, log: Ca
     if settings.evaluation.max_examples:
         rows = rows[: settings.evaluation.max_examples]
     model, tokenizer = load_for_inference(base_model_of_run(settings, run_dir), str(adapter), settings)
-    log(f"evaluating {adapter} on {len(rows)} {split} questions ({settings.generation.strategy})")
+    log(f"evaluating {adapter} on {len(rows)} {split} questions ({settings.generation.strategy}, {model.dtype} weights)")
     started = time.perf_counter()
     evaluation = evaluate_model("adapter", model, tokenizer, rows, settings, log=log)
     out.mkdir(parents=True)
@@ -82,6 +82,7 @@ def reevaluate_run(settings: PipelineSettings, run_dir: Path, name: str, log: Ca
         "adapter": str(adapter),
         "split": split,
         "generation": settings.generation.model_dump(),
+        "weights_dtype": str(model.dtype).removeprefix("torch."),
         "score": evaluation.score.model_dump(),
         "seconds": time.perf_counter() - started,
         "mcnemar_vs_run": asdict(compared) if compared else None,

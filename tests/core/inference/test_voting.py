@@ -132,6 +132,18 @@ def test_the_first_candidate_is_the_greedy_answer_with_its_sampling_log_probabil
     assert all(group[0].mean_logprob > sum(a.mean_logprob for a in group[1:]) / 3 for group in answers)
 
 
+def test_answers_return_in_input_order_however_the_prompts_are_batched(tiny_model) -> None:
+    from t2sql_pipeline.core.inference.generation import generate_answers
+
+    model, tokenizer = tiny_model
+    prompts = sorted((tokenizer(text)["input_ids"] for text in TINY_PROMPTS[:4]), key=len)  # batches take the longest first
+    assert len({len(p) for p in prompts}) > 1
+    greedy = [a.text for a in generate_answers(model, tokenizer, prompts, max_new_tokens=8, batch_size=4)]
+    for batch_size in (3, 6, 12):  # one, two and four prompts of 3 candidates per batch
+        answers = sample_answers(model, tokenizer, prompts, num_candidates=3, temperature=0.8, top_p=0.95, max_new_tokens=8, batch_size=batch_size, seed=1)
+        assert [group[0].text for group in answers] == greedy, batch_size
+
+
 def test_sharing_the_prefill_changes_no_candidate(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
     from t2sql_pipeline.core.inference import voting
 
