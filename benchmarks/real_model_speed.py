@@ -29,6 +29,7 @@ time on the first `--single-prompts` of them (extrapolated, printed as such).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import tempfile
@@ -235,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 measured = train_trl_defaults(model_path, train, settings, args.seconds, args.min_steps, Path(workdir), bf16=arm == "trl_defaults")
             else:
                 parser.error(f"--arms: unknown arm {arm!r} (pipeline, bare, trl_defaults, each with an optional _fp32)")
+        gc.collect()  # each arm's trainer holds its model, optimizer and activations: five arms at once ran out of 24 GiB
         results["training"].append(asdict(measured))
         print(
             f"training {measured.arm:18} batch {measured.batch_size}: {measured.tokens_per_second:6.1f} tokens/s over {measured.steps_timed} steps; "
