@@ -120,9 +120,10 @@ def sample_answers(
     Each batch of prompts is prefilled once and its key/value cache repeated for the candidates, so a
     prompt's tokens go through the model once however many candidates it gets; one `generate` call
     then decodes every candidate of the batch, the greedy ones included (`_GreedyRows`), so voting
-    needs no second pass. A batch holds about `batch_size` sequences (prompts x candidates), length-sorted and
-    left-padded like the greedy path; answers return in input order. Log-probabilities are those of the sampling distribution (after temperature and
-    top-p and, with `grammars` (one per prompt), the grammar mask), for the greedy answer too.
+    needs no second pass. A batch holds about `batch_size` sequences (prompts x candidates), length-sorted
+    and left-padded like the greedy path; answers return in input order. Log-probabilities are those of the
+    sampling distribution (after temperature and top-p and, with `grammars` (one per prompt), the grammar
+    mask), for the greedy answer too.
 
     A row caught in a loop stops there (`LoopStop`, `cut`), the greedy row too, as in `generate_answers`.
     With `length_budget` > 0, a sampled candidate still writing after `length_budget` times as many

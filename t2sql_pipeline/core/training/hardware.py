@@ -138,8 +138,8 @@ def cpu_has_bf16_units() -> bool:
     without them autocast emulates bf16 and is slower than fp32."""
     import torch
 
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu has no public bf16 probe yet
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+    # torch.cpu has no public bf16 probe yet
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()) or cpu_has_amx()
 
 
 def cpu_has_amx() -> bool:
